@@ -1,0 +1,12 @@
+/**
+ * panama-nccl: NCCL and the CUDA runtime through Panama FFM, and packed weight broadcast on top.
+ * The generated bindings (io.github.panamanccl.internal.*) are not exported.
+ */
+module io.github.panamanccl {
+    requires com.fasterxml.jackson.databind;
+    requires info.picocli;
+
+    // Each package adds its line when it gets its first class:
+    // exports io.github.panamanccl; exports io.github.panamanccl.bucket; exports io.github.panamanccl.sync;
+    // opens io.github.panamanccl.cli to info.picocli;
+}
