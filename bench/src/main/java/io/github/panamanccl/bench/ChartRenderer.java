@@ -1,0 +1,193 @@
+package io.github.panamanccl.bench;
+
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.Font;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Predicate;
+
+import org.jfree.chart.ChartFactory;
+import org.jfree.chart.ChartUtils;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.axis.LogAxis;
+import org.jfree.chart.axis.NumberAxis;
+import org.jfree.chart.plot.CategoryPlot;
+import org.jfree.chart.plot.PlotOrientation;
+import org.jfree.chart.plot.XYPlot;
+import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.data.category.DefaultCategoryDataset;
+import org.jfree.data.xy.XYSeries;
+import org.jfree.data.xy.XYSeriesCollection;
+
+/**
+ * Draws the benchmark charts (PNG) from the newest results in bench/results and prints the ratios each chart
+ * summarises. A chart whose results are missing is skipped with a note, never drawn empty.
+ */
+final class ChartRenderer {
+    static final String TIME_VS_TENSORS = "per-tensor-vs-bucketed.png";
+    static final String GBPS_VS_BUCKET = "gbps-vs-bucket-size.png";
+    static final String OURS_VS_PYTORCH = "ours-vs-pytorch.png";
+    private static final int WIDTH = 900;
+    private static final int HEIGHT = 560;
+
+    private ChartRenderer() {
+    }
+
+    static List<Path> renderAll(Path resultsDir, Path chartsDir, PrintStream out) {
+        System.setProperty("java.awt.headless", "true");
+        List<JmhResult> results = newestPerBenchmark(resultsDir);
+        out.println("results: " + results.size() + " scores from " + resultsDir);
+        List<Path> written = new ArrayList<>();
+        timeAgainstTensorCount(results).ifPresentOrElse(chart -> written.add(save(chart, chartsDir.resolve(TIME_VS_TENSORS))),
+                () -> out.println("skipped " + TIME_VS_TENSORS + ": no results with a 'tensors' parameter"));
+        throughputAgainstBucketSize(results).ifPresentOrElse(chart -> written.add(save(chart, chartsDir.resolve(GBPS_VS_BUCKET))),
+                () -> out.println("skipped " + GBPS_VS_BUCKET + ": no results with 'bucketMiB' and 'modelMiB' parameters"));
+        oursAgainstPyTorch(results, PyTorchResult.readAll(resultsDir)).ifPresentOrElse(
+                chart -> written.add(save(chart, chartsDir.resolve(OURS_VS_PYTORCH))),
+                () -> out.println("skipped " + OURS_VS_PYTORCH + ": no GPU results of both GpuBroadcastBenchmark and the PyTorch peer"));
+        written.forEach(path -> out.println("wrote " + path));
+        Ratios.print(results, out);
+        return written;
+    }
+
+    /**
+     * For each benchmark and parameter set, the score of the newest result file holding it (file names are
+     * dated, so newer runs replace older ones, and runs of other benchmarks are kept).
+     */
+    static List<JmhResult> newestPerBenchmark(Path resultsDir) {
+        Map<String, JmhResult> newest = new LinkedHashMap<>();
+        for (Path file : JmhResult.resultFiles(resultsDir)) {
+            for (JmhResult result : JmhResult.read(file)) {
+                newest.put(result.name() + result.params(), result);
+            }
+        }
+        return List.copyOf(newest.values());
+    }
+
+    /** Sync time against tensor count: every benchmark with a 'tensors' parameter, one series per method. */
+    static Optional<JFreeChart> timeAgainstTensorCount(List<JmhResult> results) {
+        XYSeriesCollection dataset = series(results, result -> result.params().containsKey("tensors"),
+                result -> result.param("tensors").orElseThrow(), result -> result.secondsPerOp() * 1e3);
+        if (dataset.getSeriesCount() == 0) {
+            return Optional.empty();
+        }
+        JFreeChart chart = ChartFactory.createXYLineChart("Weight sync: per-tensor vs bucketed",
+                "tensors in the model", "milliseconds per sync (log)", dataset, PlotOrientation.VERTICAL, true, false, false);
+        XYPlot plot = chart.getXYPlot();
+        plot.setRangeAxis(logAxis("milliseconds per sync (log)"));
+        plot.setDomainAxis(logAxis("tensors in the model (log)"));
+        style(chart);
+        return Optional.of(chart);
+    }
+
+    /** GB/s against bucket size: every benchmark with 'bucketMiB' and 'modelMiB' parameters, one series per method. */
+    static Optional<JFreeChart> throughputAgainstBucketSize(List<JmhResult> results) {
+        XYSeriesCollection dataset = series(results,
+                result -> result.params().containsKey("bucketMiB") && result.params().containsKey("modelMiB"),
+                result -> result.param("bucketMiB").orElseThrow(),
+                result -> result.param("modelMiB").orElseThrow() * (1 << 20) / result.secondsPerOp() / 1e9);
+        if (dataset.getSeriesCount() == 0) {
+            return Optional.empty();
+        }
+        JFreeChart chart = ChartFactory.createXYLineChart("Bucketed sync throughput against bucket size",
+                "bucket size, MiB (log)", "GB/s", dataset, PlotOrientation.VERTICAL, true, false, false);
+        XYPlot plot = chart.getXYPlot();
+        LogAxis bucketAxis = logAxis("bucket size, MiB (log)");
+        bucketAxis.setBase(2);
+        bucketAxis.setTickUnit(new org.jfree.chart.axis.NumberTickUnit(2));
+        plot.setDomainAxis(bucketAxis);
+        ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(true);
+        style(chart);
+        return Optional.of(chart);
+    }
+
+    /** Seconds per sync of the same model on GPU: our per-tensor / grouped / bucketed NCCL paths and PyTorch's. */
+    static Optional<JFreeChart> oursAgainstPyTorch(List<JmhResult> results, List<PyTorchResult> pytorch) {
+        List<JmhResult> ours = results.stream().filter(result -> result.className().equals("GpuBroadcastBenchmark")).toList();
+        if (ours.isEmpty() || pytorch.isEmpty()) {
+            return Optional.empty();
+        }
+        DefaultCategoryDataset dataset = new DefaultCategoryDataset();
+        for (JmhResult result : ours) {
+            dataset.addValue(result.secondsPerOp() * 1e3, "panama-nccl " + result.method(),
+                    result.params().getOrDefault("inventory", "model"));
+        }
+        for (PyTorchResult result : pytorch) {
+            dataset.addValue(result.secondsPerSync() * 1e3, "PyTorch " + result.method(), result.inventory());
+        }
+        JFreeChart chart = ChartFactory.createBarChart("GPU weight sync, one H200: panama-nccl vs PyTorch", "inventory",
+                "milliseconds per sync of the whole model (log)", dataset, PlotOrientation.VERTICAL, true, false, false);
+        CategoryPlot plot = chart.getCategoryPlot();
+        plot.setRangeAxis(logAxis("milliseconds per sync of the whole model (log)"));
+        plot.setBackgroundPaint(Color.WHITE);
+        plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
+        chart.getTitle().setFont(new Font(Font.SANS_SERIF, Font.BOLD, 18));
+        return Optional.of(chart);
+    }
+
+    private static XYSeriesCollection series(List<JmhResult> results, Predicate<JmhResult> include,
+                                             java.util.function.ToDoubleFunction<JmhResult> x,
+                                             java.util.function.ToDoubleFunction<JmhResult> y) {
+        Map<String, XYSeries> byName = new LinkedHashMap<>();
+        results.stream().filter(include)
+                .sorted(Comparator.comparing(JmhResult::name))
+                .forEach(result -> byName.computeIfAbsent(seriesName(result), name -> new XYSeries(name, true, false))
+                        .add(x.applyAsDouble(result), y.applyAsDouble(result)));
+        XYSeriesCollection dataset = new XYSeriesCollection();
+        byName.values().forEach(dataset::addSeries);
+        return dataset;
+    }
+
+    /** Class and method, plus every parameter that is not on an axis (e.g. the model size). */
+    private static String seriesName(JmhResult result) {
+        Map<String, String> others = new LinkedHashMap<>(result.params());
+        others.keySet().removeAll(List.of("tensors", "bucketMiB"));
+        String suffix = others.isEmpty() ? "" : " (" + label(others) + ")";
+        return result.className().replace("Benchmark", "") + "." + result.method() + suffix;
+    }
+
+    private static String label(Map<String, String> params) {
+        return params.entrySet().stream().sorted(Map.Entry.comparingByKey())
+                .map(entry -> entry.getKey() + "=" + entry.getValue())
+                .reduce((a, b) -> a + ", " + b).orElse("default");
+    }
+
+    private static LogAxis logAxis(String label) {
+        LogAxis axis = new LogAxis(label);
+        axis.setSmallestValue(1e-3);
+        return axis;
+    }
+
+    private static void style(JFreeChart chart) {
+        chart.getTitle().setFont(new Font(Font.SANS_SERIF, Font.BOLD, 18));
+        XYPlot plot = chart.getXYPlot();
+        plot.setBackgroundPaint(Color.WHITE);
+        plot.setDomainGridlinePaint(Color.LIGHT_GRAY);
+        plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
+        XYLineAndShapeRenderer renderer = new XYLineAndShapeRenderer(true, true);
+        for (int series = 0; series < plot.getDataset().getSeriesCount(); series++) {
+            renderer.setSeriesStroke(series, new BasicStroke(2.5f));
+        }
+        plot.setRenderer(renderer);
+    }
+
+    private static Path save(JFreeChart chart, Path file) {
+        try {
+            Files.createDirectories(file.getParent());
+            ChartUtils.saveChartAsPNG(file.toFile(), chart, WIDTH, HEIGHT);
+            return file;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write chart " + file, e);
+        }
+    }
+}
