@@ -1,0 +1,14 @@
+package io.github.panamanccl.sync;
+
+/** Base of every failure reported by the weight-sync layer (unchecked). */
+public class SyncException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    public SyncException(String message) {
+        super(message);
+    }
+
+    public SyncException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}
