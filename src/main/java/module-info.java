@@ -13,4 +13,5 @@ module io.github.panamanccl {
     // opens io.github.panamanccl.cli to info.picocli;
 
     exports io.github.panamanccl.bucket;
+    exports io.github.panamanccl.sync;
 }
