@@ -10,7 +10,7 @@ module io.github.panamanccl {
 
     // Each package adds its line when it gets its first class:
     // exports io.github.panamanccl.bucket; exports io.github.panamanccl.sync;
-    // opens io.github.panamanccl.cli to info.picocli;
+    opens io.github.panamanccl.cli to info.picocli;
 
     exports io.github.panamanccl.bucket;
     exports io.github.panamanccl.sync;
