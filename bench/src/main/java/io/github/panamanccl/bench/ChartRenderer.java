@@ -143,8 +143,9 @@ final class ChartRenderer {
                 .sorted(Comparator.comparing(JmhResult::name))
                 .forEach(result -> byName.computeIfAbsent(seriesName(result), name -> new XYSeries(name, true, false))
                         .add(x.applyAsDouble(result), y.applyAsDouble(result)));
+        // A single point is no trend (e.g. a benchmark run at one bucket size only): left out.
         XYSeriesCollection dataset = new XYSeriesCollection();
-        byName.values().forEach(dataset::addSeries);
+        byName.values().stream().filter(series -> series.getItemCount() > 1).forEach(dataset::addSeries);
         return dataset;
     }
 

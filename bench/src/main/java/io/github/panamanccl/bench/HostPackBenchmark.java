@@ -8,6 +8,7 @@ import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.BucketPlanner;
 import io.github.panamanccl.bucket.HostBucketPacker;
 import io.github.panamanccl.bucket.Inventory;
+import io.github.panamanccl.cli.SyntheticWeights;
 
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -57,10 +58,11 @@ public class HostPackBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         arena = Arena.ofShared();
-        Inventory model = SyntheticModel.inventory(inventory, (long) modelMiB << 20);
+        Inventory model = Inventory.builtIn(inventory).scaledToFit((long) modelMiB << 20);
         plan = BucketPlanner.plan(model.tensors(), (long) bucketMiB << 20);
-        sources = SyntheticModel.allocate(model, arena, 1);
-        destinations = SyntheticModel.allocateZeroed(model, arena);
+        sources = SyntheticWeights.allocate(model.tensors(), arena);
+        SyntheticWeights.fill(sources, 1);
+        destinations = SyntheticWeights.allocate(model.tensors(), arena);
         buckets = new MemorySegment[plan.bucketCount()];
         for (int bucket = 0; bucket < buckets.length; bucket++) {
             buckets[bucket] = arena.allocate(plan.bucketByteSize(bucket), 256);

@@ -1,0 +1,42 @@
+package io.github.panamanccl.bench;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.LongFunction;
+
+import io.github.panamanccl.bucket.Inventory;
+import io.github.panamanccl.bucket.TensorSpec;
+import io.github.panamanccl.cli.LoopbackCluster;
+
+/** Models and checks shared by the benchmarks. */
+final class BenchModels {
+    private BenchModels() {
+    }
+
+    /**
+     * {@code count} tensors taken evenly across a built-in inventory (so the mix of shapes and dtypes is kept),
+     * scaled down to at most {@code maxBytes}.
+     */
+    static Inventory evenlySpaced(String inventory, int count, long maxBytes) {
+        List<TensorSpec> all = Inventory.builtIn(inventory).tensors();
+        if (count < 1 || count > all.size()) {
+            throw new IllegalArgumentException("tensors = " + count + ": " + inventory + " has " + all.size());
+        }
+        List<TensorSpec> picked = new ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            picked.add(all.get((int) ((long) i * all.size() / count)));
+        }
+        return Inventory.of(inventory + " (" + count + " tensors)", picked).scaledToFit(maxBytes);
+    }
+
+    /** Fills the sender with {@code version}, runs {@code sync} and fails unless every receiver got every tensor. */
+    static void checkVerified(LoopbackCluster cluster, long version, LongFunction<LoopbackCluster.SyncResult> sync) {
+        int[] expected = cluster.fillSender(version);
+        sync.apply(version);
+        LoopbackCluster.Verification verification = cluster.verify(expected);
+        if (!verification.complete()) {
+            throw new IllegalStateException("version " + version + " reached " + verification.receiversVerified() + " of "
+                    + verification.receivers() + " receivers intact; first mismatch " + verification.firstMismatch());
+        }
+    }
+}
