@@ -52,7 +52,7 @@ public final class FakeNative {
         return directory().resolve("libcudart.so.13");
     }
 
-    /** Whether the library the code under test uses is the fake one. */
+    /** Whether the NCCL the code under test uses is the fake one (false when no fakes are configured). */
     public static boolean ncclIsFake() {
         return isLoadedFrom(NativeLibrary.NCCL, ncclLibrary());
     }
@@ -63,6 +63,9 @@ public final class FakeNative {
     }
 
     private static boolean isLoadedFrom(NativeLibrary library, Path fake) {
+        if (System.getProperty("panamanccl.test.native.dir") == null) {
+            return false;
+        }
         LibraryStatus status = NativeLibraries.status(library);
         if (status.path().isEmpty() || !Files.exists(fake)) {
             return false;
