@@ -1,0 +1,112 @@
+package io.github.panamanccl.bench;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import io.github.panamanccl.Cuda;
+import io.github.panamanccl.CudaStream;
+import io.github.panamanccl.DeviceBuffer;
+import io.github.panamanccl.LibraryStatus;
+import io.github.panamanccl.NativeLibraries;
+import io.github.panamanccl.NativeLibrary;
+import io.github.panamanccl.bucket.BucketPlan;
+import io.github.panamanccl.bucket.BucketPlanner;
+import io.github.panamanccl.bucket.Inventory;
+
+/**
+ * A scaled inventory in GPU memory for the Gpu* benchmarks: one cudaMalloc per tensor (as a framework holds
+ * weights), the bucket plan, two bucket buffers used alternately, and for every bucket the address arrays of its
+ * single cudaMemcpyBatchAsync. Construction fails fast, with the reason, where there is no GPU.
+ */
+final class GpuModel implements AutoCloseable {
+    final Inventory inventory;
+    final BucketPlan plan;
+    final List<DeviceBuffer> tensors = new ArrayList<>();
+    final DeviceBuffer[] bucketBuffers = new DeviceBuffer[2];
+    final CudaStream stream;
+    /** Per bucket: destination addresses (in its bucket buffer), source addresses, sizes of its pieces. */
+    final long[][] packDestinations;
+    final long[][] packSources;
+    final long[][] packSizes;
+
+    GpuModel(String inventoryName, long modelBytes, long bucketBytes, boolean needsNccl) {
+        requireGpu(needsNccl);
+        Cuda.setDevice(0);
+        inventory = Inventory.builtIn(inventoryName).scaledToFit(modelBytes);
+        plan = BucketPlanner.plan(inventory.tensors(), bucketBytes);
+        try {
+            for (int t = 0; t < plan.tensorCount(); t++) {
+                DeviceBuffer tensor = DeviceBuffer.allocate(Math.max(1, plan.tensor(t).byteSize()));
+                tensor.memset(t & 0xFF);
+                tensors.add(tensor);
+            }
+            for (int b = 0; b < bucketBuffers.length; b++) {
+                bucketBuffers[b] = DeviceBuffer.allocate(plan.maxBucketByteSize());
+            }
+            stream = CudaStream.create();
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+        packDestinations = new long[plan.bucketCount()][];
+        packSources = new long[plan.bucketCount()][];
+        packSizes = new long[plan.bucketCount()][];
+        for (int b = 0; b < plan.bucketCount(); b++) {
+            List<BucketPlan.Piece> pieces = plan.piecesIn(b);
+            long bufferAddress = bucketBuffer(b).address();
+            packDestinations[b] = new long[pieces.size()];
+            packSources[b] = new long[pieces.size()];
+            packSizes[b] = new long[pieces.size()];
+            for (int p = 0; p < pieces.size(); p++) {
+                BucketPlan.Piece piece = pieces.get(p);
+                packDestinations[b][p] = bufferAddress + piece.bucketOffset();
+                packSources[b][p] = tensors.get(piece.tensor()).address() + piece.tensorOffset();
+                packSizes[b][p] = piece.length();
+            }
+        }
+        Cuda.synchronize();
+    }
+
+    /** Buckets alternate between two buffers; stream order keeps a buffer from being refilled while in use. */
+    DeviceBuffer bucketBuffer(int bucket) {
+        return bucketBuffers[bucket % bucketBuffers.length];
+    }
+
+    /** Packs bucket {@code bucket} into its buffer with exactly one cudaMemcpyBatchAsync. */
+    void pack(int bucket) {
+        Cuda.memcpyBatchAsync(packDestinations[bucket], packSources[bucket], packSizes[bucket],
+                packSizes[bucket].length, stream);
+    }
+
+    static void requireGpu(boolean needsNccl) {
+        LibraryStatus cudart = NativeLibraries.status(NativeLibrary.CUDART);
+        if (!cudart.available()) {
+            throw new IllegalStateException("GPU benchmark skipped: libcudart.so.13 not found: " + cudart.cause());
+        }
+        Cuda.DeviceProbe devices = Cuda.probeDevices();
+        if (devices.count() == 0) {
+            throw new IllegalStateException("GPU benchmark skipped: no CUDA device ("
+                    + devices.cause().map(Throwable::getMessage).orElse("count is 0") + ")");
+        }
+        if (needsNccl) {
+            LibraryStatus nccl = NativeLibraries.status(NativeLibrary.NCCL);
+            if (!nccl.available()) {
+                throw new IllegalStateException("GPU benchmark skipped: libnccl.so.2 not found: " + nccl.cause());
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        if (stream != null) {
+            stream.close();
+        }
+        for (DeviceBuffer buffer : bucketBuffers) {
+            if (buffer != null) {
+                buffer.close();
+            }
+        }
+        tensors.forEach(DeviceBuffer::close);
+        tensors.clear();
+    }
+}
