@@ -2,10 +2,12 @@ package io.github.panamanccl.bench;
 
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 
 /**
  * The ratios the benchmarks exist for, each computed from two scores of the same result file (the same run):
@@ -21,7 +23,7 @@ final class Ratios {
     }
 
     static List<Ratio> compute(List<JmhResult> results) {
-        java.util.ArrayList<Ratio> ratios = new java.util.ArrayList<>();
+        List<Ratio> ratios = new ArrayList<>();
         ratio(results, "HostPackBenchmark", "bulkCopy", "packUnpack",
                 "host pack+unpack speed vs bulk memory copy (copy time / ours)", ">= 0.9").forEach(ratios::add);
         ratio(results, "DowncallBenchmark", "ffmGenerated", "cLoop",
@@ -54,7 +56,7 @@ final class Ratios {
         out.println("| ratio | parameters | value | target | result file |");
         out.println("| --- | --- | --- | --- | --- |");
         for (Ratio ratio : ratios) {
-            out.printf(Locale.ROOT, "| %s | %s | %.2f | %s | %s |%n", ratio.name(), ratio.params().isEmpty() ? "-" : ratio.params(),
+            out.printf(Locale.ROOT, "| %s | %s | %.2f | %s | %s |%n", ratio.name(), ratio.params().isEmpty() ? "-" : new TreeMap<>(ratio.params()),
                     ratio.value(), ratio.target().isEmpty() ? "-" : ratio.target(), ratio.file().getFileName());
         }
     }
