@@ -6,6 +6,7 @@ import io.github.panamanccl.internal.nccl.NcclApi;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
+import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.Lock;
@@ -244,7 +245,7 @@ public final class NcclCommunicator implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "NcclCommunicator[rank " + rank + " of " + nranks + ", " + state.get().name().toLowerCase() + "]";
+        return "NcclCommunicator[rank " + rank + " of " + nranks + ", " + state.get().name().toLowerCase(Locale.ROOT) + "]";
     }
 
     /** An NCCL getter of the form {@code ncclResult_t f(ncclComm_t, int*)}. */
