@@ -12,8 +12,9 @@
 # summary.txt, run.log, abi-check.txt, junit-reports.tar.gz, jmh-gpu.json, torch-peer-<inv>.json
 # (at most 8 files: the device tool's limit).
 # Exit status: 0 every step passed or was skipped; 1 a step failed; 2 no GPU or no NCCL, nothing run.
-# Usage: bash bench/gpu/run.sh [--force]
-#   --force  run the steps even without a GPU or NCCL (tests the script itself on a CPU machine).
+# Usage: bash bench/gpu/run.sh [--force] [--steps abi,junit,jmh,torch]
+#   --force  run the steps even without a GPU or NCCL (tests the script itself on a CPU machine);
+#   --steps  only these steps (default all; a cheaper rerun of the ones that failed).
 # Overrides: PANAMANCCL_NCCL_PATH (libnccl.so.2), PANAMANCCL_NCCL_INCLUDE (dir of nccl.h),
 #   PANAMANCCL_CUDART_PATH (libcudart.so.13), PANAMANCCL_CUDA_INCLUDE (dir of cuda_runtime_api.h),
 #   PANAMANCCL_TORCH_MAX_BYTES (default 16GiB), PANAMANCCL_TORCH_DEVICE (default cuda; cpu tests
@@ -34,12 +35,17 @@ INVENTORIES=(qwen3-30b-a3b qwen3-next-80b-a3b)
 OUTPUT_FILES=(summary.txt run.log abi-check.txt junit-reports.tar.gz jmh-gpu.json)
 for inventory in "${INVENTORIES[@]}"; do OUTPUT_FILES+=("torch-peer-$inventory.json"); done
 
-force=0
-case "${1:-}" in
-  --force) force=1 ;;
-  "") ;;
-  *) echo "usage: $0 [--force]" >&2; exit 64 ;;
-esac
+force=0 steps="abi,junit,jmh,torch"
+usage() { echo "usage: $0 [--force] [--steps abi,junit,jmh,torch]" >&2; exit 64; }
+while (( $# > 0 )); do
+  case "$1" in
+    --force) force=1; shift ;;
+    --steps) [[ $# -ge 2 && "$2" =~ ^(abi|junit|jmh|torch)(,(abi|junit|jmh|torch))*$ ]] || usage
+             steps="$2"; shift 2 ;;
+    *) usage ;;
+  esac
+done
+selected() { [[ ",$steps," == *",$1,"* ]]; }
 
 mkdir -p "$OUTDIR"
 for name in "${OUTPUT_FILES[@]}"; do rm -f "$OUTDIR/$name"; done
@@ -419,7 +425,7 @@ step_torch() {  # step_torch INVENTORY
 write_summary() {
   local failed=0 i
   {
-    echo "panama-nccl GPU run, $(date -u +%Y-%m-%dT%H:%M:%SZ), $((SECONDS)) s"
+    echo "panama-nccl GPU run, $(date -u +%Y-%m-%dT%H:%M:%SZ), $((SECONDS)) s, steps $steps"
     environment_report
     echo
     for i in "${!STEP_NAMES[@]}"; do
@@ -457,10 +463,12 @@ main() {
     return 2
   fi
 
-  step_abi
-  step_junit
-  step_jmh
-  for inventory in "${INVENTORIES[@]}"; do step_torch "$inventory"; done
+  selected abi && step_abi
+  selected junit && step_junit
+  selected jmh && step_jmh
+  if selected torch; then
+    for inventory in "${INVENTORIES[@]}"; do step_torch "$inventory"; done
+  fi
   write_summary
 }
 
