@@ -221,7 +221,7 @@ static ncclResult_t check_ready(ncclComm_t comm, const char *op) {
   ncclResult_t result = check_comm(comm, op);
   if (result != ncclSuccess) return result;
   pthread_mutex_lock(&lock);
-  int busy = comm->pending_polls > 0 || (comm->blocking == 0 && atomic_load(&hang));
+  int busy = comm->pending_polls > 0;
   pthread_mutex_unlock(&lock);
   if (busy) {
     set_last_error("%s : communicator is still initializing (poll ncclCommGetAsyncError first)", op);

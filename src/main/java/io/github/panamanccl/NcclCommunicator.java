@@ -6,9 +6,14 @@ import io.github.panamanccl.internal.nccl.NcclApi;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
+import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.IntSupplier;
+import java.util.function.Supplier;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -19,19 +24,23 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * (ncclCommAbort) and throw {@link NcclTimeoutException} instead of hanging.
  *
  * <p>{@link #close()} finalizes and destroys the communicator; it is idempotent and does nothing after
- * {@link #abort()}. Any other use after close or abort throws IllegalStateException. Closing while another
- * thread still issues calls on the communicator is not supported.
+ * {@link #abort()}. Any other use after close or abort throws IllegalStateException. The communicator is never
+ * freed under a running call: native calls share a read lock that abort and close take exclusively, and every
+ * call is short because the communicator is non-blocking. So {@link #abort()} may come from another thread
+ * (a watchdog) while {@link #await} or {@link #close()} waits.
  */
 public final class NcclCommunicator implements AutoCloseable {
     /** How long close() waits for ncclCommFinalize to drain outstanding work before aborting instead. */
     private static final Duration CLOSE_DEADLINE = Duration.ofSeconds(60);
 
-    private enum State { OPEN, ABORTED, CLOSED }
+    private enum State { OPEN, CLOSING, ABORTED, CLOSED }
 
     private final MemorySegment comm;
     private final int rank;
     private final int nranks;
     private final AtomicReference<State> state = new AtomicReference<>(State.OPEN);
+    /** Native calls hold the read lock; abort and the state changes of close hold the write lock. */
+    private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
 
     private NcclCommunicator(MemorySegment comm, int nranks, int rank) {
         this.comm = comm;
@@ -67,16 +76,16 @@ public final class NcclCommunicator implements AutoCloseable {
             comm = out.get(ADDRESS, 0);
         }
         if (result != NcclApi.ncclSuccess() && result != NcclApi.ncclInProgress()) {
-            throw abortAfter(comm, NativeResults.ncclException("ncclCommInitRankConfig", result, comm));
+            throw abortCreated(comm, NativeResults.ncclException("ncclCommInitRankConfig", result, comm));
         }
         if (comm.equals(MemorySegment.NULL)) {
             throw new PanamaNcclException("ncclCommInitRankConfig returned " + NcclResult.nameOf(result)
                     + " but no communicator");
         }
         try {
-            awaitAsyncResult("ncclCommInitRankConfig", comm, deadline, deadlineNanos);
+            awaitAsyncResult("ncclCommInitRankConfig", comm, () -> asyncError(comm), deadline, deadlineNanos);
         } catch (RuntimeException failure) {
-            throw abortAfter(comm, failure);
+            throw abortCreated(comm, failure);
         }
         return new NcclCommunicator(comm, nranks, rank);
     }
@@ -106,7 +115,6 @@ public final class NcclCommunicator implements AutoCloseable {
      */
     public void broadcast(DeviceMemory send, DeviceMemory recv, long count, NcclDataType type, int root,
                           CudaStream stream) {
-        requireOpen();
         Objects.requireNonNull(recv, "recv");
         Objects.requireNonNull(type, "type");
         Objects.requireNonNull(stream, "stream");
@@ -131,8 +139,9 @@ public final class NcclCommunicator implements AutoCloseable {
                     + " needs " + bytes);
         }
         MemorySegment sendPointer = send == null ? MemorySegment.NULL : MemorySegment.ofAddress(send.address());
-        int result = NcclApi.ncclBroadcast(sendPointer, MemorySegment.ofAddress(recv.address()), count, type.code(),
-                root, comm, stream.handle());
+        MemorySegment recvPointer = MemorySegment.ofAddress(recv.address());
+        int result = whileOpen(() -> NcclApi.ncclBroadcast(sendPointer, recvPointer, count, type.code(), root, comm,
+                stream.handle()));
         // A non-blocking communicator may answer ncclInProgress while it enqueues; await() collects the outcome.
         if (result != NcclApi.ncclInProgress()) {
             NativeResults.checkNccl("ncclBroadcast", result, comm);
@@ -142,23 +151,22 @@ public final class NcclCommunicator implements AutoCloseable {
     /**
      * Waits until {@code stream} has finished all work queued so far, watching the communicator for errors.
      * Polls cudaStreamQuery and ncclCommGetAsyncError; on an NCCL error or when {@code deadline} passes,
-     * aborts the communicator and throws.
+     * aborts the communicator and throws. Another thread may {@link #abort()} meanwhile; this then throws
+     * IllegalStateException.
      *
      * @throws NcclTimeoutException when the deadline passes (the communicator was aborted)
      * @throws NcclException        when the communicator reports an error (it was aborted)
      * @throws CudaException        when the stream reports an error
      */
     public void await(CudaStream stream, Duration deadline) {
-        requireOpen();
         Objects.requireNonNull(stream, "stream");
         long deadlineNanos = deadlineNanos(deadline);
         Backoff backoff = new Backoff();
         while (true) {
             boolean streamDone = CudaStream.queryComplete("cudaStreamQuery",
                     CudaRuntimeApi.cudaStreamQuery(stream.handle()));
-            int asyncState;
             try {
-                asyncState = asyncError(comm);
+                int asyncState = whileOpen(() -> asyncError(comm));
                 if (asyncState != NcclApi.ncclSuccess() && asyncState != NcclApi.ncclInProgress()) {
                     throw NativeResults.ncclException("ncclCommGetAsyncError", asyncState, comm);
                 }
@@ -169,17 +177,28 @@ public final class NcclCommunicator implements AutoCloseable {
                     throw NativeResults.ncclTimeout("NcclCommunicator.await", deadline, asyncState, comm);
                 }
                 backoff.pause();
-            } catch (RuntimeException failure) {
-                abort(failure);
+            } catch (PanamaNcclException failure) {
+                abortAfter(failure);
                 throw failure;
             }
         }
     }
 
-    /** ncclCommAbort: stops outstanding work and frees the communicator; later calls and close() do nothing. */
+    /**
+     * ncclCommAbort: stops outstanding work and frees the communicator; later calls and close() do nothing.
+     * Safe to call from another thread, e.g. a watchdog, while {@link #await} or {@link #close()} waits.
+     */
     public void abort() {
-        if (state.compareAndSet(State.OPEN, State.ABORTED)) {
-            NativeResults.checkNccl("ncclCommAbort", NcclApi.ncclCommAbort(comm));
+        Lock lock = lifecycle.writeLock();
+        lock.lock();
+        try {
+            State current = state.get();
+            if (current == State.OPEN || current == State.CLOSING) {
+                state.set(State.ABORTED);
+                NativeResults.checkNccl("ncclCommAbort", NcclApi.ncclCommAbort(comm));
+            }
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -189,25 +208,44 @@ public final class NcclCommunicator implements AutoCloseable {
      */
     @Override
     public void close() {
-        if (!state.compareAndSet(State.OPEN, State.CLOSED)) {
-            return;
-        }
         long deadlineNanos = deadlineNanos(CLOSE_DEADLINE);
+        Lock exclusive = lifecycle.writeLock();
+        exclusive.lock();
         try {
+            if (state.get() != State.OPEN) {
+                return;
+            }
+            state.set(State.CLOSING);
             int result = NcclApi.ncclCommFinalize(comm);
             if (result != NcclApi.ncclInProgress()) {
                 NativeResults.checkNccl("ncclCommFinalize", result, comm);
             }
-            awaitAsyncResult("ncclCommFinalize", comm, CLOSE_DEADLINE, deadlineNanos);
-        } catch (RuntimeException failure) {
-            throw abortAfter(comm, failure);
+        } catch (NcclException failure) {
+            throw abortAfter(failure);
+        } finally {
+            exclusive.unlock();
         }
-        NativeResults.checkNccl("ncclCommDestroy", NcclApi.ncclCommDestroy(comm));
+        // Poll without holding the exclusive lock, so that abort() from another thread can cut the wait short.
+        try {
+            awaitAsyncResult("ncclCommFinalize", comm, () -> whileClosing(() -> asyncError(comm)), CLOSE_DEADLINE,
+                    deadlineNanos);
+        } catch (PanamaNcclException failure) {
+            throw abortAfter(failure);
+        }
+        exclusive.lock();
+        try {
+            if (state.get() == State.CLOSING) {
+                state.set(State.CLOSED);
+                NativeResults.checkNccl("ncclCommDestroy", NcclApi.ncclCommDestroy(comm));
+            }
+        } finally {
+            exclusive.unlock();
+        }
     }
 
     @Override
     public String toString() {
-        return "NcclCommunicator[rank " + rank + " of " + nranks + ", " + state.get().name().toLowerCase() + "]";
+        return "NcclCommunicator[rank " + rank + " of " + nranks + ", " + state.get().name().toLowerCase(Locale.ROOT) + "]";
     }
 
     /** An NCCL getter of the form {@code ncclResult_t f(ncclComm_t, int*)}. */
@@ -217,30 +255,55 @@ public final class NcclCommunicator implements AutoCloseable {
     }
 
     private int intQuery(String call, IntGetter getter) {
-        requireOpen();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment value = arena.allocateFrom(JAVA_INT, -1);
-            NativeResults.checkNccl(call, getter.call(comm, value), comm);
+            int result = whileOpen(() -> getter.call(comm, value));
+            NativeResults.checkNccl(call, result, comm);
             return value.get(JAVA_INT, 0);
         }
     }
 
-    private void requireOpen() {
-        State current = state.get();
-        if (current != State.OPEN) {
-            throw new IllegalStateException(this + " is " + (current == State.ABORTED ? "aborted" : "closed"));
+    /**
+     * Runs a short native call on the communicator while it is open; abort() and close() wait for it, so the
+     * communicator is never freed under a running call. Every call is short: the communicator is non-blocking.
+     */
+    private int whileOpen(IntSupplier nativeCall) {
+        Lock shared = lifecycle.readLock();
+        shared.lock();
+        try {
+            State current = state.get();
+            if (current != State.OPEN) {
+                throw new IllegalStateException(this + " is " + (current == State.ABORTED ? "aborted" : "closed"));
+            }
+            return nativeCall.getAsInt();
+        } finally {
+            shared.unlock();
         }
     }
 
-    /** Aborts after {@code failure} (once), attaching an abort failure as suppressed. */
-    private void abort(RuntimeException failure) {
-        if (state.compareAndSet(State.OPEN, State.ABORTED)) {
-            abortAfter(comm, failure);
+    /** Like {@link #whileOpen} during close(); null once another thread aborted the communicator. */
+    private Integer whileClosing(IntSupplier nativeCall) {
+        Lock shared = lifecycle.readLock();
+        shared.lock();
+        try {
+            return state.get() == State.CLOSING ? nativeCall.getAsInt() : null;
+        } finally {
+            shared.unlock();
         }
     }
 
-    /** ncclCommAbort on {@code comm} (when there is one); returns {@code failure} for the caller to throw. */
-    private static RuntimeException abortAfter(MemorySegment comm, RuntimeException failure) {
+    /** Aborts (once) after {@code failure}; an abort failure is attached to it as suppressed. */
+    private RuntimeException abortAfter(RuntimeException failure) {
+        try {
+            abort();
+        } catch (NcclException abortFailure) {
+            failure.addSuppressed(abortFailure);
+        }
+        return failure;
+    }
+
+    /** ncclCommAbort on a communicator that create() could not finish; returns {@code failure} to throw. */
+    private static RuntimeException abortCreated(MemorySegment comm, RuntimeException failure) {
         if (!comm.equals(MemorySegment.NULL)) {
             int result = NcclApi.ncclCommAbort(comm);
             if (result != NcclApi.ncclSuccess()) {
@@ -250,12 +313,16 @@ public final class NcclCommunicator implements AutoCloseable {
         return failure;
     }
 
-    /** Polls ncclCommGetAsyncError until it leaves ncclInProgress; throws on an error or at the deadline. */
-    private static void awaitAsyncResult(String call, MemorySegment comm, Duration deadline, long deadlineNanos) {
+    /**
+     * Polls the communicator's state until it leaves ncclInProgress; throws on an error or at the deadline.
+     * Returns early when {@code poll} answers null (the communicator was aborted meanwhile).
+     */
+    private static void awaitAsyncResult(String call, MemorySegment comm, Supplier<Integer> poll, Duration deadline,
+                                         long deadlineNanos) {
         Backoff backoff = new Backoff();
         while (true) {
-            int asyncState = asyncError(comm);
-            if (asyncState == NcclApi.ncclSuccess()) {
+            Integer asyncState = poll.get();
+            if (asyncState == null || asyncState == NcclApi.ncclSuccess()) {
                 return;
             }
             if (asyncState != NcclApi.ncclInProgress()) {

@@ -128,6 +128,25 @@ class FakeCudaBroadcastTest {
     }
 
     @Test
+    void anAbortFromAnotherThreadEndsAWaitingAwait() throws InterruptedException {
+        FakeNative.cudartSetStreamBusy(true);
+        Thread watchdog = Thread.ofPlatform().start(() -> {
+            long giveUp = System.nanoTime() + Duration.ofSeconds(30).toNanos(); // never hang the build
+            while (FakeNative.cudartCallCount("cudaStreamQuery") < 3 && System.nanoTime() < giveUp) {
+                Thread.onSpinWait();
+            }
+            communicator.abort();
+        });
+
+        IllegalStateException aborted = assertThrows(IllegalStateException.class,
+                () -> communicator.await(stream, Duration.ofMinutes(5)));
+        watchdog.join();
+
+        assertTrue(aborted.getMessage().contains("aborted"), aborted.getMessage());
+        assertEquals(1, FakeNative.ncclCallCount("ncclCommAbort"));
+    }
+
+    @Test
     void aCommunicatorErrorDuringAwaitAbortsAndIsReported() {
         FakeNative.cudartSetStreamBusy(true);
         FakeNative.ncclFailNext("ncclCommGetAsyncError", 6);

@@ -140,6 +140,27 @@ class NcclCommunicatorTest {
     }
 
     @Test
+    void anAbortFromAnotherThreadEndsAWaitingClose() throws InterruptedException {
+        NcclCommunicator communicator = NcclCommunicator.create(NcclUniqueId.generate(), 1, 0, DEADLINE);
+        FakeNative.ncclSetHang(true); // finalize never completes
+        Thread watchdog = Thread.ofPlatform().start(() -> {
+            long giveUp = System.nanoTime() + Duration.ofSeconds(30).toNanos(); // never hang the build
+            while (FakeNative.ncclCallCount("ncclCommFinalize") == 0 && System.nanoTime() < giveUp) {
+                Thread.onSpinWait();
+            }
+            communicator.abort();
+        });
+
+        communicator.close();
+        watchdog.join();
+
+        assertEquals(1, FakeNative.ncclCallCount("ncclCommFinalize"));
+        assertEquals(1, FakeNative.ncclCallCount("ncclCommAbort"));
+        assertEquals(0, FakeNative.ncclCallCount("ncclCommDestroy"), "an aborted communicator is not destroyed too");
+        assertEquals(liveBefore, FakeNative.ncclLiveComms());
+    }
+
+    @Test
     void invalidArgumentsAreRejectedBeforeAnyNativeCall() {
         NcclUniqueId id = NcclUniqueId.generate();
 
