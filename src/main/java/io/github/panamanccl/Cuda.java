@@ -5,6 +5,7 @@ import io.github.panamanccl.internal.cuda.cudaMemcpyAttributes;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -169,9 +170,9 @@ public final class Cuda {
         MemorySegment streamHandle = stream.handle();
         ensureRuntime();
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment dsts = arena.allocateFrom(JAVA_LONG, java.util.Arrays.copyOf(dstAddresses, count));
-            MemorySegment srcs = arena.allocateFrom(JAVA_LONG, java.util.Arrays.copyOf(srcAddresses, count));
-            MemorySegment byteCounts = arena.allocateFrom(JAVA_LONG, java.util.Arrays.copyOf(sizes, count));
+            MemorySegment dsts = arena.allocateFrom(JAVA_LONG, Arrays.copyOf(dstAddresses, count));
+            MemorySegment srcs = arena.allocateFrom(JAVA_LONG, Arrays.copyOf(srcAddresses, count));
+            MemorySegment byteCounts = arena.allocateFrom(JAVA_LONG, Arrays.copyOf(sizes, count));
             // One attribute set for every copy: sources are read in stream order, no location hints.
             MemorySegment attributes = cudaMemcpyAttributes.allocate(arena);
             cudaMemcpyAttributes.srcAccessOrder(attributes, CudaRuntimeApi.cudaMemcpySrcAccessOrderStream());

@@ -4,6 +4,7 @@ import io.github.panamanccl.internal.cuda.CudaRuntimeApi;
 import io.github.panamanccl.internal.nccl.NcclApi;
 
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 
 /** The one place that turns CUDA and NCCL return codes into exceptions. */
 final class NativeResults {
@@ -54,7 +55,7 @@ final class NativeResults {
     }
 
     /** The exception for a deadline that passed while NCCL still reported {@code lastState}. */
-    static NcclTimeoutException ncclTimeout(String call, java.time.Duration deadline, int lastState,
+    static NcclTimeoutException ncclTimeout(String call, Duration deadline, int lastState,
                                             MemorySegment comm) {
         return new NcclTimeoutException(call, deadline, lastState, NcclResult.nameOf(lastState),
                 ncclErrorString(lastState), ncclLastError(comm));
