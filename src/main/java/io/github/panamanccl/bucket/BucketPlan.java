@@ -173,16 +173,15 @@ public final class BucketPlan {
             }
             long covered = 0;
             for (int p = from; p < to; p++) {
-                String field = "tensors[" + t + "].pieces[" + (p - from) + "]";
                 int pb = pieceBucket[p];
                 boolean next = pb == bucket + 1;
                 if (p == from ? !(next || (pb == bucket && bucket >= 0)) : !next) {
-                    throw new PlanFormatException(field + ".bucket", pb, p == from
+                    throw new PlanFormatException(pieceField(t, p - from, ".bucket"), pb, p == from
                             ? "must be " + (bucket < 0 ? "0" : bucket + " or " + (bucket + 1)) + " (buckets are filled in order, none empty)"
                             : "must be " + (bucket + 1) + " (pieces of a split tensor lie in consecutive buckets)");
                 }
                 if (pb >= bucketSizes.length) {
-                    throw new PlanFormatException(field + ".bucket", pb, "no such bucket (bucketCount = " + bucketSizes.length + ")");
+                    throw new PlanFormatException(pieceField(t, p - from, ".bucket"), pb, "no such bucket (bucketCount = " + bucketSizes.length + ")");
                 }
                 if (next) {
                     closeBucket(bucket, bucketEnd);
@@ -192,24 +191,24 @@ public final class BucketPlan {
                 }
                 long offset = pieceOffset[p];
                 if (offset < bucketEnd) {
-                    throw new PlanFormatException(field + ".offset", offset,
+                    throw new PlanFormatException(pieceField(t, p - from, ".offset"), offset,
                             "before the end of the previous piece in bucket " + bucket + " (" + bucketEnd + ")");
                 }
                 if ((offset & (alignment - 1)) != 0) {
-                    throw new PlanFormatException(field + ".offset", offset, "not a multiple of alignment " + alignment);
+                    throw new PlanFormatException(pieceField(t, p - from, ".offset"), offset, "not a multiple of alignment " + alignment);
                 }
                 long length = pieceLength[p];
                 if (length < 1 || length % spec.dtype().byteSize() != 0) {
-                    throw new PlanFormatException(field + ".length", length,
+                    throw new PlanFormatException(pieceField(t, p - from, ".length"), length,
                             "not a positive multiple of the element size " + spec.dtype().byteSize());
                 }
                 long size = bucketSizes[pb];
                 if (offset > size || length > size - offset) {
-                    throw new PlanFormatException(field + ".length", length,
+                    throw new PlanFormatException(pieceField(t, p - from, ".length"), length,
                             "runs past the end of bucket " + pb + " (offset " + offset + ", byteSize " + size + ")");
                 }
                 if (length > spec.byteSize() - covered) {
-                    throw new PlanFormatException(field + ".length", length,
+                    throw new PlanFormatException(pieceField(t, p - from, ".length"), length,
                             "pieces exceed the tensor's " + spec.byteSize() + " bytes");
                 }
                 pieceTensor[p] = t;
@@ -229,6 +228,10 @@ public final class BucketPlan {
         }
         bucketFirstPiece[bucketSizes.length] = pieceBucket.length;
         return total;
+    }
+
+    private static String pieceField(int tensor, int piece, String leaf) {
+        return "tensors[" + tensor + "].pieces[" + piece + "]" + leaf;
     }
 
     private void closeBucket(int bucket, long end) {

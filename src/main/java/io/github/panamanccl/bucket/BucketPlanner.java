@@ -92,13 +92,17 @@ public final class BucketPlanner {
                 return;
             }
             long element = tensor.dtype().byteSize();
+            long fullPiece = cap / element * element;
+            if (size / fullPiece >= BucketPlan.MAX_PIECES - pieces) {
+                throw new IllegalArgumentException(tensor + " needs about " + size / fullPiece
+                        + " pieces of " + fullPiece + " bytes, above the limit of " + BucketPlan.MAX_PIECES + ": raise the cap");
+            }
             long remaining = size;
             long room = buckets > 0 && offset < cap ? (cap - offset) / element * element : 0;
             if (room > 0) {
                 addPiece(offset, room);
                 remaining -= room;
             }
-            long fullPiece = cap / element * element;
             while (remaining > 0) {
                 openBucket();
                 long length = Math.min(remaining, fullPiece);

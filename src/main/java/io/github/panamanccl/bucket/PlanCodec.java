@@ -116,6 +116,11 @@ public final class PlanCodec {
                 .onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
 
+        /** Context of the field being read, to name it in a rejection; {@code %} in a leaf stands for {@code sub}. */
+        private int tensor = -1;
+        private int piece = -1;
+        private int sub = -1;
+
         Reader(byte[] in, int start, int end) {
             this.in = in;
             this.start = start;
@@ -152,7 +157,8 @@ public final class PlanCodec {
             }
             long[] bucketSizes = new long[(int) bucketCount];
             for (int b = 0; b < bucketSizes.length; b++) {
-                bucketSizes[b] = varint("buckets[" + b + "].byteSize");
+                sub = b;
+                bucketSizes[b] = varint("buckets[%].byteSize");
             }
             TensorSpec[] tensors = new TensorSpec[(int) tensorCount];
             int[] firstPiece = new int[tensors.length + 1];
@@ -164,66 +170,70 @@ public final class PlanCodec {
             int pieces = 0;
             int bucket = 0;
             for (int t = 0; t < tensors.length; t++) {
-                String field = "tensors[" + t + "]";
-                long shared = varint(field + ".sharedPrefix");
+                tensor = t;
+                piece = -1;
+                long shared = varint(".sharedPrefix");
                 if (shared > previousName.length) {
-                    throw new PlanFormatException(field + ".sharedPrefix", shared,
+                    throw new PlanFormatException(at(".sharedPrefix"), shared,
                             "longer than the previous name (" + previousName.length + " bytes)");
                 }
-                long suffix = varint(field + ".suffixLength");
+                long suffix = varint(".suffixLength");
                 if (suffix > TensorSpec.MAX_NAME_BYTES - shared) {
-                    throw new PlanFormatException(field + ".suffixLength", suffix,
+                    throw new PlanFormatException(at(".suffixLength"), suffix,
                             "name longer than " + TensorSpec.MAX_NAME_BYTES + " bytes (shared prefix " + shared + ")");
                 }
-                require(suffix, field + ".name");
+                require(suffix, ".name");
                 nameBytes += shared + suffix;
                 if (nameBytes > BucketPlan.MAX_TOTAL_NAME_BYTES) {
-                    throw new PlanFormatException(field + ".suffixLength", suffix,
+                    throw new PlanFormatException(at(".suffixLength"), suffix,
                             "names exceed " + BucketPlan.MAX_TOTAL_NAME_BYTES + " bytes in all");
                 }
                 byte[] nameUtf8 = Arrays.copyOf(previousName, (int) (shared + suffix));
                 System.arraycopy(in, pos, nameUtf8, (int) shared, (int) suffix);
                 pos += (int) suffix;
-                String name = string(nameUtf8, field + ".name");
-                int code = u8(field + ".dtype");
+                String name = string(nameUtf8, ".name");
+                int code = u8(".dtype");
                 DType dtype = DType.fromCodeOrNull(code);
                 if (dtype == null) {
-                    throw new PlanFormatException(field + ".dtype", code, "unknown dtype code");
+                    throw new PlanFormatException(at(".dtype"), code, "unknown dtype code");
                 }
-                int rank = u8(field + ".rank");
+                int rank = u8(".rank");
                 if (rank > TensorSpec.MAX_RANK) {
-                    throw new PlanFormatException(field + ".rank", rank, "above " + TensorSpec.MAX_RANK);
+                    throw new PlanFormatException(at(".rank"), rank, "above " + TensorSpec.MAX_RANK);
                 }
                 long[] shape = new long[rank];
                 for (int axis = 0; axis < rank; axis++) {
-                    shape[axis] = varint(field + ".shape[" + axis + "]");
+                    sub = axis;
+                    shape[axis] = varint(".shape[%]");
                 }
                 try {
                     tensors[t] = new TensorSpec(name, nameUtf8, dtype, shape);
                 } catch (PlanFormatException bad) {
-                    throw bad.within(field);
+                    throw bad.within(at(""));
                 }
-                long count = varint(field + ".pieceCount");
+                long count = varint(".pieceCount");
                 if (count > pieceCount - pieces) {
-                    throw new PlanFormatException(field + ".pieceCount", count,
+                    throw new PlanFormatException(at(".pieceCount"), count,
                             "more pieces than the header's pieceCount " + pieceCount + " leaves (" + (pieceCount - pieces) + ")");
                 }
                 firstPiece[t] = pieces;
                 for (int k = 0; k < count; k++, pieces++) {
-                    String pieceField = field + ".pieces[" + k + "]";
-                    long delta = varint(pieceField + ".bucketDelta");
+                    piece = k;
+                    long delta = varint(".bucketDelta");
                     if (delta >= bucketCount - bucket) {
-                        throw new PlanFormatException(pieceField + ".bucketDelta", delta,
+                        throw new PlanFormatException(at(".bucketDelta"), delta,
                                 "points past the last bucket (bucket " + bucket + " of " + bucketCount + ")");
                     }
                     bucket += (int) delta;
                     pieceBucket[pieces] = bucket;
-                    pieceOffset[pieces] = varint(pieceField + ".offset");
-                    pieceLength[pieces] = varint(pieceField + ".length");
+                    pieceOffset[pieces] = varint(".offset");
+                    pieceLength[pieces] = varint(".length");
                 }
                 previousName = nameUtf8;
             }
             firstPiece[tensors.length] = pieces;
+            tensor = -1;
+            piece = -1;
             if (pieces != pieceCount) {
                 throw new PlanFormatException("pieceCount", pieceCount, "the tensors list " + pieces + " pieces");
             }
@@ -233,15 +243,15 @@ public final class PlanCodec {
             return BucketPlan.of(cap, alignment, tensors, bucketSizes, firstPiece, pieceBucket, pieceOffset, pieceLength);
         }
 
-        private void require(long bytes, String field) {
+        private void require(long bytes, String leaf) {
             if (bytes > end - pos) {
-                throw new PlanFormatException(field, "truncated",
+                throw new PlanFormatException(at(leaf), "truncated",
                         "needs " + bytes + " bytes at byte " + (pos - start) + ", " + (end - pos) + " left");
             }
         }
 
-        private int u8(String field) {
-            require(1, field);
+        private int u8(String leaf) {
+            require(1, leaf);
             return in[pos++] & 0xff;
         }
 
@@ -266,28 +276,28 @@ public final class PlanCodec {
         }
 
         /** An unsigned LEB128 value of at most 63 bits in shortest form. */
-        private long varint(String field) {
+        private long varint(String leaf) {
             int at = pos;
             long value = 0;
             for (int shift = 0; ; shift += 7) {
                 if (pos == end) {
-                    throw new PlanFormatException(field, "truncated", "varint runs past the end at byte " + (at - start));
+                    throw new PlanFormatException(at(leaf), "truncated", "varint runs past the end at byte " + (at - start));
                 }
                 int b = in[pos++] & 0xff;
                 if (shift == 63 && b > 0) {
-                    throw new PlanFormatException(field, hex(at, pos - at), "varint above 2^63 - 1 at byte " + (at - start));
+                    throw new PlanFormatException(at(leaf), hex(at, pos - at), "varint above 2^63 - 1 at byte " + (at - start));
                 }
                 value |= (long) (b & 0x7f) << shift;
                 if ((b & 0x80) == 0) {
                     if (b == 0 && shift > 0) {
-                        throw new PlanFormatException(field, hex(at, pos - at), "varint not in shortest form at byte " + (at - start));
+                        throw new PlanFormatException(at(leaf), hex(at, pos - at), "varint not in shortest form at byte " + (at - start));
                     }
                     return value;
                 }
             }
         }
 
-        private String string(byte[] utf8, String field) {
+        private String string(byte[] utf8, String leaf) {
             boolean ascii = true;
             for (byte b : utf8) {
                 ascii &= b >= 0;
@@ -298,8 +308,17 @@ public final class PlanCodec {
             try {
                 return strictUtf8.reset().decode(ByteBuffer.wrap(utf8)).toString();
             } catch (CharacterCodingException bad) {
-                throw new PlanFormatException(field, hexOf(utf8, 0, utf8.length), "not valid UTF-8");
+                throw new PlanFormatException(at(leaf), hexOf(utf8, 0, utf8.length), "not valid UTF-8");
             }
+        }
+
+        /** The path of field {@code leaf} in the current context; built only for a rejection. */
+        private String at(String leaf) {
+            String path = leaf.replace("%", Integer.toString(sub));
+            if (tensor < 0) {
+                return path;
+            }
+            return "tensors[" + tensor + "]" + (piece < 0 ? "" : ".pieces[" + piece + "]") + path;
         }
 
         private String hex(int from, int count) {
