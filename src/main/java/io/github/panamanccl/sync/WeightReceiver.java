@@ -56,7 +56,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * and every failure throws, so a torn receiver cannot go unnoticed.
  */
 public final class WeightReceiver implements AutoCloseable {
-    /** Time a failing receiver waits for the sender's ABORT notice to learn the root cause; well under any deadline. */
+    /**
+     * Time a failing receiver waits for the sender's ABORT notice to learn the root cause (the sender closes the
+     * data connections first, then sends it). This is the slack a receiver may take past the deadline.
+     */
     private static final long ABORT_NOTICE_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
 
     private final ControlConnection connection;
@@ -209,7 +212,7 @@ public final class WeightReceiver implements AutoCloseable {
         Failure failure = ownFailure ? Failure.of(e, rank) : current.failure.get();
         if (!(e instanceof UpdateFailedException) && failure.reason() == Reason.PEER_LOST && failure.rank() <= 0) {
             // The sender closed our data connection: it aborted (its notice names the cause) or it died.
-            Failure notice = current.awaitNotice(Math.min(deadlineNanos, System.nanoTime() + ABORT_NOTICE_WAIT_NANOS));
+            Failure notice = current.awaitNotice(System.nanoTime() + ABORT_NOTICE_WAIT_NANOS);
             if (notice != null) {
                 failure = notice;
                 ownFailure = false;
