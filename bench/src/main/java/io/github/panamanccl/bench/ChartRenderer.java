@@ -3,6 +3,7 @@ package io.github.panamanccl.bench;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
+import java.text.DecimalFormat;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -14,17 +15,20 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.function.Predicate;
+import java.util.function.ToDoubleFunction;
+import java.util.stream.Stream;
 
 import org.jfree.chart.ChartFactory;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.axis.LogAxis;
 import org.jfree.chart.axis.NumberAxis;
+import org.jfree.chart.axis.NumberTickUnit;
 import org.jfree.chart.plot.CategoryPlot;
 import org.jfree.chart.plot.PlotOrientation;
 import org.jfree.chart.plot.XYPlot;
 import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.chart.title.TextTitle;
 import org.jfree.data.category.DefaultCategoryDataset;
 import org.jfree.data.xy.XYSeries;
 import org.jfree.data.xy.XYSeriesCollection;
@@ -76,26 +80,25 @@ final class ChartRenderer {
 
     /** Sync time against tensor count: every benchmark with a 'tensors' parameter, one series per method. */
     static Optional<JFreeChart> timeAgainstTensorCount(List<JmhResult> results) {
-        XYSeriesCollection dataset = series(results, result -> result.params().containsKey("tensors"),
-                result -> result.param("tensors").orElseThrow(), result -> result.secondsPerOp() * 1e3);
+        XYSeriesCollection dataset = series(results, "tensors", result -> result.secondsPerOp() * 1e3);
         if (dataset.getSeriesCount() == 0) {
             return Optional.empty();
         }
-        JFreeChart chart = ChartFactory.createXYLineChart("Weight sync: per-tensor vs bucketed",
-                "tensors in the model", "milliseconds per sync (log)", dataset, PlotOrientation.VERTICAL, true, false, false);
+        JFreeChart chart = ChartFactory.createXYLineChart("Weight sync of one model: per-tensor vs bucketed",
+                "tensors in the model (same total bytes)", "milliseconds per sync", dataset, PlotOrientation.VERTICAL,
+                true, false, false);
         XYPlot plot = chart.getXYPlot();
-        plot.setRangeAxis(logAxis("milliseconds per sync (log)"));
-        plot.setDomainAxis(logAxis("tensors in the model (log)"));
+        ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(true);
+        ((NumberAxis) plot.getDomainAxis()).setAutoRangeIncludesZero(true);
         style(chart);
+        addSources(chart, results.stream().filter(result -> result.params().containsKey("tensors")).map(JmhResult::file));
         return Optional.of(chart);
     }
 
     /** GB/s against bucket size: every benchmark with 'bucketMiB' and 'modelMiB' parameters, one series per method. */
     static Optional<JFreeChart> throughputAgainstBucketSize(List<JmhResult> results) {
-        XYSeriesCollection dataset = series(results,
-                result -> result.params().containsKey("bucketMiB") && result.params().containsKey("modelMiB"),
-                result -> result.param("bucketMiB").orElseThrow(),
-                result -> result.param("modelMiB").orElseThrow() * (1 << 20) / result.secondsPerOp() / 1e9);
+        XYSeriesCollection dataset = series(results.stream().filter(result -> result.params().containsKey("modelMiB")).toList(),
+                "bucketMiB", result -> result.param("modelMiB").orElseThrow() * (1 << 20) / result.secondsPerOp() / 1e9);
         if (dataset.getSeriesCount() == 0) {
             return Optional.empty();
         }
@@ -104,10 +107,14 @@ final class ChartRenderer {
         XYPlot plot = chart.getXYPlot();
         LogAxis bucketAxis = logAxis("bucket size, MiB (log)");
         bucketAxis.setBase(2);
-        bucketAxis.setTickUnit(new org.jfree.chart.axis.NumberTickUnit(2));
+        bucketAxis.setTickUnit(new NumberTickUnit(1));
+        bucketAxis.setNumberFormatOverride(new DecimalFormat("0.##"));
         plot.setDomainAxis(bucketAxis);
         ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(true);
         style(chart);
+        addSources(chart, results.stream()
+                .filter(result -> result.params().containsKey("bucketMiB") && result.params().containsKey("modelMiB"))
+                .map(JmhResult::file));
         return Optional.of(chart);
     }
 
@@ -128,31 +135,36 @@ final class ChartRenderer {
         JFreeChart chart = ChartFactory.createBarChart("GPU weight sync, one H200: panama-nccl vs PyTorch", "inventory",
                 "milliseconds per sync of the whole model (log)", dataset, PlotOrientation.VERTICAL, true, false, false);
         CategoryPlot plot = chart.getCategoryPlot();
-        plot.setRangeAxis(logAxis("milliseconds per sync of the whole model (log)"));
+        LogAxis timeAxis = logAxis("milliseconds per sync of the whole model (log)");
+        timeAxis.setNumberFormatOverride(new DecimalFormat("0.###"));
+        plot.setRangeAxis(timeAxis);
         plot.setBackgroundPaint(Color.WHITE);
         plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
         chart.getTitle().setFont(new Font(Font.SANS_SERIF, Font.BOLD, 18));
+        addSources(chart, Stream.concat(ours.stream().map(JmhResult::file),
+                pytorch.stream().map(PyTorchResult::file)));
         return Optional.of(chart);
     }
 
-    private static XYSeriesCollection series(List<JmhResult> results, Predicate<JmhResult> include,
-                                             java.util.function.ToDoubleFunction<JmhResult> x,
-                                             java.util.function.ToDoubleFunction<JmhResult> y) {
+    /**
+     * One series per benchmark method and setting of the other parameters, x = parameter {@code axis}; a series
+     * with a single point (a benchmark run at one value of the axis only) is no trend and is left out.
+     */
+    private static XYSeriesCollection series(List<JmhResult> results, String axis, ToDoubleFunction<JmhResult> y) {
         Map<String, XYSeries> byName = new LinkedHashMap<>();
-        results.stream().filter(include)
+        results.stream().filter(result -> result.params().containsKey(axis))
                 .sorted(Comparator.comparing(JmhResult::name))
-                .forEach(result -> byName.computeIfAbsent(seriesName(result), name -> new XYSeries(name, true, false))
-                        .add(x.applyAsDouble(result), y.applyAsDouble(result)));
-        // A single point is no trend (e.g. a benchmark run at one bucket size only): left out.
+                .forEach(result -> byName.computeIfAbsent(seriesName(result, axis), name -> new XYSeries(name, true, false))
+                        .add(result.param(axis).orElseThrow().doubleValue(), y.applyAsDouble(result)));
         XYSeriesCollection dataset = new XYSeriesCollection();
         byName.values().stream().filter(series -> series.getItemCount() > 1).forEach(dataset::addSeries);
         return dataset;
     }
 
-    /** Class and method, plus every parameter that is not on an axis (e.g. the model size). */
-    private static String seriesName(JmhResult result) {
+    /** Class and method, plus every parameter but the axis (e.g. the model size). */
+    private static String seriesName(JmhResult result, String axis) {
         Map<String, String> others = new LinkedHashMap<>(result.params());
-        others.keySet().removeAll(List.of("tensors", "bucketMiB"));
+        others.remove(axis);
         String suffix = others.isEmpty() ? "" : " (" + label(others) + ")";
         return result.className().replace("Benchmark", "") + "." + result.method() + suffix;
     }
@@ -180,6 +192,26 @@ final class ChartRenderer {
             renderer.setSeriesStroke(series, new BasicStroke(2.5f));
         }
         plot.setRenderer(renderer);
+    }
+
+    /** Subtitle naming the result files drawn and, where a .meta.json sits next to one, its machine and JDK. */
+    private static void addSources(JFreeChart chart, Stream<Path> files) {
+        String sources = files.distinct().sorted().map(ChartRenderer::describe)
+                .reduce((a, b) -> a + "; " + b).orElse("");
+        chart.addSubtitle(new TextTitle(sources, new Font(Font.SANS_SERIF, Font.PLAIN, 12)));
+    }
+
+    private static String describe(Path resultFile) {
+        Path metadata = RunMetadata.metadataPathFor(resultFile);
+        String name = resultFile.getParent() == null ? resultFile.getFileName().toString()
+                : resultFile.getParent().getFileName() + "/" + resultFile.getFileName();
+        if (!Files.isRegularFile(metadata)) {
+            return name;
+        }
+        var meta = RunMetadata.read(metadata);
+        return name + " (" + meta.path("machine").path("cpuModel").asText("?") + ", "
+                + meta.path("machine").path("logicalCpus").asText("?") + " CPUs, JDK "
+                + meta.path("jdk").path("version").asText("?") + ")";
     }
 
     private static Path save(JFreeChart chart, Path file) {

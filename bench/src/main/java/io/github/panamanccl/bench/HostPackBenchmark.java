@@ -28,7 +28,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * Host pack + unpack of every tensor of a realistic inventory (Qwen3-30B-A3B: 18 867 tensors, scaled to
  * {@code modelMiB}) through buckets of {@code bucketMiB}, against the same bytes moved by one bulk copy each way
  * ({@code bulkCopy}). Both move the model into staging memory of the model's size and back out to other tensors.
- * Ratio bulkCopy / packUnpack close to 1 means packing costs no more than copying.
+ * Ratio bulkCopy / packUnpack close to 1 means packing costs no more than copying; {@code tensorByTensorCopy}
+ * (one copy per tensor, no plan) separates the cost of many small copies from the cost of the plan.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -92,6 +93,22 @@ public class HostPackBenchmark {
         }
         for (int bucket = 0; bucket < buckets.length; bucket++) {
             HostBucketPacker.scatter(plan, bucket, buckets[bucket], destinations);
+        }
+        return destinations;
+    }
+
+    /** The same bytes copied tensor by tensor into contiguous staging and back: the cost of many small copies alone. */
+    @Benchmark
+    public MemorySegment[] tensorByTensorCopy() {
+        long offset = 0;
+        for (MemorySegment source : sources) {
+            MemorySegment.copy(source, 0, contiguousStaging, offset, source.byteSize());
+            offset += source.byteSize();
+        }
+        offset = 0;
+        for (MemorySegment destination : destinations) {
+            MemorySegment.copy(contiguousStaging, offset, destination, 0, destination.byteSize());
+            offset += destination.byteSize();
         }
         return destinations;
     }

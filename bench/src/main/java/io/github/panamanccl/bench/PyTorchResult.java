@@ -16,12 +16,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * One method timed by bench/gpu/torch_peer.py (file {@code torch-peer-<inventory>.json}): median seconds to move
  * the whole scaled inventory on one GPU.
  *
+ * @param file           the torch-peer JSON file
  * @param inventory      inventory name, e.g. qwen3-30b-a3b
  * @param modelBytes     bytes of the scaled inventory
  * @param method         per_tensor_broadcast, flat_uint8_broadcast or d2d_copy
  * @param secondsPerSync median seconds of one sync of the whole model
  */
-record PyTorchResult(String inventory, long modelBytes, String method, double secondsPerSync) {
+record PyTorchResult(Path file, String inventory, long modelBytes, String method, double secondsPerSync) {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** Every torch-peer-*.json under {@code resultsDir} (any depth) that holds measured methods, oldest path first. */
@@ -52,7 +53,7 @@ record PyTorchResult(String inventory, long modelBytes, String method, double se
         root.path("methods").fields().forEachRemaining(method -> {
             JsonNode seconds = method.getValue().path("seconds_median");
             if (seconds.isNumber()) {
-                results.add(new PyTorchResult(root.path("inventory").asText("unknown"), root.path("bytes").asLong(),
+                results.add(new PyTorchResult(file, root.path("inventory").asText("unknown"), root.path("bytes").asLong(),
                         method.getKey(), seconds.asDouble()));
             }
         });
