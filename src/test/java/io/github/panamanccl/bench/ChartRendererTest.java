@@ -81,7 +81,11 @@ class ChartRendererTest {
                 JmhJson.score("DowncallBenchmark.ffmGenerated", "ns/op", 20, "x", "1")));
         Files.writeString(directory.resolve("2026-02-01-b.json"), JmhJson.array(
                 JmhJson.score("DowncallBenchmark.cLoop", "us/op", 0.008, "x", "1")));
-        Files.writeString(directory.resolve("2026-02-01-b.meta.json"), "{\"date\": \"not a JMH file\"}");
+        Files.writeString(directory.resolve("2026-02-01-b.meta.json"), "{\"date\": \"2026-02-01T10:00:00Z\"}");
+        // Named to sort first, but its metadata says it ran last: the run date wins over the name.
+        Files.writeString(directory.resolve("0-late.json"), JmhJson.array(
+                JmhJson.score("DowncallBenchmark.ffmGenerated", "ns/op", 30, "x", "1")));
+        Files.writeString(directory.resolve("0-late.meta.json"), "{\"date\": \"2026-03-01T10:00:00Z\"}");
 
         List<JmhResult> newest = ChartRenderer.newestPerBenchmark(directory);
 
@@ -89,6 +93,8 @@ class ChartRendererTest {
         JmhResult cLoop = newest.stream().filter(r -> r.method().equals("cLoop")).findFirst().orElseThrow();
         assertEquals(8e-9, cLoop.secondsPerOp(), 1e-15);
         assertTrue(cLoop.file().endsWith("2026-02-01-b.json"));
+        JmhResult ffm = newest.stream().filter(r -> r.method().equals("ffmGenerated")).findFirst().orElseThrow();
+        assertEquals(30e-9, ffm.secondsPerOp(), 1e-15);
         // The two scores now come from different runs, so no ratio is formed from them.
         assertFalse(Ratios.compute(newest).stream().anyMatch(r -> r.numerator().equals("ffmGenerated")));
     }

@@ -41,7 +41,8 @@ public class HostPackBenchmark {
     @Param("qwen3-30b-a3b")
     public String inventory;
 
-    @Param("256")
+    /** 256 MiB: tensors of ~14 KiB on average; 1024 MiB: ~56 KiB (the unscaled model averages ~3 MiB). */
+    @Param({"256", "1024"})
     public int modelMiB;
 
     @Param("64")

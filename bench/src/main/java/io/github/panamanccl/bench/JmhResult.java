@@ -37,7 +37,10 @@ record JmhResult(Path file, String className, String method, Map<String, String>
         return Optional.ofNullable(params.get(key)).map(Double::parseDouble);
     }
 
-    /** JMH result files under a directory, any depth (every JMH-shaped *.json), in path order (dated names: oldest first). */
+    /**
+     * JMH result files under a directory, any depth (every JMH-shaped *.json), oldest first: by the run date in
+     * the .meta.json next to a file when there is one (files without one first), then by path.
+     */
     static List<Path> resultFiles(Path directory) {
         if (!Files.isDirectory(directory)) {
             return List.of();
@@ -46,7 +49,7 @@ record JmhResult(Path file, String className, String method, Map<String, String>
             return files.filter(file -> file.getFileName().toString().endsWith(".json"))
                     .filter(file -> !file.getFileName().toString().endsWith(".meta.json"))
                     .filter(JmhResult::looksLikeJmh)
-                    .sorted(Comparator.comparing(Path::toString))
+                    .sorted(Comparator.comparing(JmhResult::runDate).thenComparing(Path::toString))
                     .toList();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot list " + directory, e);
@@ -78,6 +81,12 @@ record JmhResult(Path file, String className, String method, Map<String, String>
                     throughput ? error / (score * score * toSeconds) : error * toSeconds));
         }
         return results;
+    }
+
+    /** ISO-8601 date of the run from the file's metadata; empty when there is none. */
+    private static String runDate(Path file) {
+        Path metadata = RunMetadata.metadataPathFor(file);
+        return Files.isRegularFile(metadata) ? RunMetadata.read(metadata).path("date").asText("") : "";
     }
 
     private static boolean looksLikeJmh(Path file) {
