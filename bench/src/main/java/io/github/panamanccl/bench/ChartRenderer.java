@@ -80,7 +80,8 @@ final class ChartRenderer {
 
     /** Sync time against tensor count: every benchmark with a 'tensors' parameter, one series per method. */
     static Optional<JFreeChart> timeAgainstTensorCount(List<JmhResult> results) {
-        XYSeriesCollection dataset = series(results, "tensors", result -> result.secondsPerOp() * 1e3);
+        Drawn drawn = series(results, "tensors", result -> result.secondsPerOp() * 1e3);
+        XYSeriesCollection dataset = drawn.dataset();
         if (dataset.getSeriesCount() == 0) {
             return Optional.empty();
         }
@@ -91,14 +92,15 @@ final class ChartRenderer {
         ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(true);
         ((NumberAxis) plot.getDomainAxis()).setAutoRangeIncludesZero(true);
         style(chart);
-        addSources(chart, results.stream().filter(result -> result.params().containsKey("tensors")).map(JmhResult::file));
+        addSources(chart, drawn.files().stream());
         return Optional.of(chart);
     }
 
     /** GB/s against bucket size: every benchmark with 'bucketMiB' and 'modelMiB' parameters, one series per method. */
     static Optional<JFreeChart> throughputAgainstBucketSize(List<JmhResult> results) {
-        XYSeriesCollection dataset = series(results.stream().filter(result -> result.params().containsKey("modelMiB")).toList(),
+        Drawn drawn = series(results.stream().filter(result -> result.params().containsKey("modelMiB")).toList(),
                 "bucketMiB", result -> result.param("modelMiB").orElseThrow() * (1 << 20) / result.secondsPerOp() / 1e9);
+        XYSeriesCollection dataset = drawn.dataset();
         if (dataset.getSeriesCount() == 0) {
             return Optional.empty();
         }
@@ -112,9 +114,7 @@ final class ChartRenderer {
         plot.setDomainAxis(bucketAxis);
         ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(true);
         style(chart);
-        addSources(chart, results.stream()
-                .filter(result -> result.params().containsKey("bucketMiB") && result.params().containsKey("modelMiB"))
-                .map(JmhResult::file));
+        addSources(chart, drawn.files().stream());
         return Optional.of(chart);
     }
 
@@ -146,19 +146,30 @@ final class ChartRenderer {
         return Optional.of(chart);
     }
 
+    /** The series of a chart and the result files their points come from. */
+    private record Drawn(XYSeriesCollection dataset, List<Path> files) {
+    }
+
     /**
      * One series per benchmark method and setting of the other parameters, x = parameter {@code axis}; a series
      * with a single point (a benchmark run at one value of the axis only) is no trend and is left out.
      */
-    private static XYSeriesCollection series(List<JmhResult> results, String axis, ToDoubleFunction<JmhResult> y) {
-        Map<String, XYSeries> byName = new LinkedHashMap<>();
+    private static Drawn series(List<JmhResult> results, String axis, ToDoubleFunction<JmhResult> y) {
+        Map<String, List<JmhResult>> byName = new LinkedHashMap<>();
         results.stream().filter(result -> result.params().containsKey(axis))
                 .sorted(Comparator.comparing(JmhResult::name))
-                .forEach(result -> byName.computeIfAbsent(seriesName(result, axis), name -> new XYSeries(name, true, false))
-                        .add(result.param(axis).orElseThrow().doubleValue(), y.applyAsDouble(result)));
+                .forEach(result -> byName.computeIfAbsent(seriesName(result, axis), name -> new ArrayList<>()).add(result));
         XYSeriesCollection dataset = new XYSeriesCollection();
-        byName.values().stream().filter(series -> series.getItemCount() > 1).forEach(dataset::addSeries);
-        return dataset;
+        List<Path> files = new ArrayList<>();
+        byName.forEach((name, points) -> {
+            if (points.size() > 1) {
+                XYSeries series = new XYSeries(name, true, false);
+                points.forEach(point -> series.add(point.param(axis).orElseThrow().doubleValue(), y.applyAsDouble(point)));
+                dataset.addSeries(series);
+                points.forEach(point -> files.add(point.file()));
+            }
+        });
+        return new Drawn(dataset, files);
     }
 
     /** Class and method, plus every parameter but the axis (e.g. the model size). */
