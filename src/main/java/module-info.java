@@ -6,8 +6,10 @@ module io.github.panamanccl {
     requires com.fasterxml.jackson.databind;
     requires info.picocli;
 
+    exports io.github.panamanccl;
+
     // Each package adds its line when it gets its first class:
-    // exports io.github.panamanccl; exports io.github.panamanccl.bucket; exports io.github.panamanccl.sync;
+    // exports io.github.panamanccl.bucket; exports io.github.panamanccl.sync;
     // opens io.github.panamanccl.cli to info.picocli;
 
     exports io.github.panamanccl.bucket;

@@ -1,0 +1,145 @@
+package io.github.panamanccl;
+
+import io.github.panamanccl.LibraryLocator.Candidate;
+import io.github.panamanccl.NativeLibraries.LoadOutcome;
+import io.github.panamanccl.testing.FakeNative;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Loading against fake directory layouts: the first loadable file wins, and failures explain themselves. */
+class NativeLibrariesTest {
+    /** Files load for real (System.load); the soname step fails the same way on every machine. */
+    private static final NativeLibraries.Loader FILES_ONLY = new NativeLibraries.Loader() {
+        @Override
+        public void loadFile(Path file) {
+            NativeLibraries.SystemLoader.INSTANCE.loadFile(file);
+        }
+
+        @Override
+        public Path loadBySoname(String soname, String probeSymbol) {
+            throw new UnsatisfiedLinkError("test: " + soname + " is not resolvable");
+        }
+    };
+
+    @TempDir
+    Path temp;
+
+    private List<Candidate> candidates(Map<String, String> properties, Map<String, String> environment)
+            throws IOException {
+        Path root = Files.createDirectories(temp.resolve("root"));
+        return new LibraryLocator(properties, environment, root, temp.resolve("home"), "amd64")
+                .candidates(NativeLibrary.NCCL);
+    }
+
+    @Test
+    void everyPlaceTriedIsListedWithWhyItFailedAndHowToPointAtTheLibrary() throws IOException {
+        Files.createDirectories(temp.resolve("explicit"));
+        Path notElf = Files.writeString(temp.resolve("explicit/libnccl.so.2"), "not a shared object");
+        Files.createDirectories(temp.resolve("cudahome/lib64"));
+        Path alsoNotElf = Files.write(temp.resolve("cudahome/lib64/libnccl.so.2"), new byte[4096]);
+        Files.createDirectories(temp.resolve("cudahome/lib/libnccl.so.2")); // a directory, not a file
+
+        LoadOutcome outcome = NativeLibraries.load(NativeLibrary.NCCL,
+                candidates(Map.of("panamanccl.nccl.path", notElf.toString()),
+                        Map.of("CUDA_HOME", temp.resolve("cudahome").toString())),
+                FILES_ONLY);
+
+        LibraryStatus status = outcome.status();
+        assertFalse(status.available());
+        assertTrue(status.path().isEmpty());
+        List<String> attempts = status.attempts();
+        assertTrue(attempts.getFirst().startsWith("system property panamanccl.nccl.path: " + notElf + ": failed to load: "),
+                attempts.getFirst());
+        assertTrue(attempts.get(1).endsWith("/usr/lib/python3/dist-packages/nvidia/nccl/lib/libnccl.so.2: absent"),
+                attempts.get(1));
+        assertTrue(attempts.get(2).startsWith("CUDA_HOME: " + alsoNotElf + ": failed to load: "), attempts.get(2));
+        assertEquals("CUDA_HOME: " + temp.resolve("cudahome/lib/libnccl.so.2") + ": failed to load: not a regular file",
+                attempts.get(3));
+        assertEquals("dynamic linker search: libnccl.so.2: failed to load: test: libnccl.so.2 is not resolvable",
+                attempts.getLast());
+        assertEquals(7, attempts.size(), attempts.toString());
+
+        String cause = status.cause();
+        for (String attempt : attempts) {
+            assertTrue(cause.contains(attempt), "cause lacks " + attempt + ":\n" + cause);
+        }
+        assertTrue(cause.startsWith("NCCL (libnccl.so.2) is not available."), cause);
+        assertTrue(cause.contains("-Dpanamanccl.nccl.path=") && cause.contains("PANAMANCCL_NCCL_PATH="), cause);
+
+        LibraryUnavailableException exception = outcome.newException(NativeLibrary.NCCL);
+        assertEquals(cause, exception.getMessage());
+        assertEquals(NativeLibrary.NCCL, exception.library());
+        // the two unloadable files, the directory, and the soname
+        assertEquals(4, exception.getSuppressed().length);
+        assertTrue(exception.getSuppressed()[0] instanceof UnsatisfiedLinkError, exception.getSuppressed()[0].toString());
+    }
+
+    @Test
+    void theFirstLoadableFileWinsAndLaterPlacesAreNotTried() throws IOException {
+        Path site = temp.resolve("venv/lib/python3.12/site-packages/nvidia/nccl/lib");
+        Files.createDirectories(site);
+        Path wheel = Files.createSymbolicLink(site.resolve("libnccl.so.2"), FakeNative.ncclLibrary());
+        Files.createDirectories(temp.resolve("cudahome/lib64"));
+        Files.writeString(temp.resolve("cudahome/lib64/libnccl.so.2"), "never reached");
+
+        LoadOutcome outcome = NativeLibraries.load(NativeLibrary.NCCL,
+                candidates(Map.of(), Map.of(
+                        "PANAMANCCL_NCCL_PATH", temp.resolve("missing/libnccl.so.2").toString(),
+                        "VIRTUAL_ENV", temp.resolve("venv").toString(),
+                        "CUDA_HOME", temp.resolve("cudahome").toString())),
+                FILES_ONLY);
+
+        LibraryStatus status = outcome.status();
+        assertTrue(status.available(), status.toString());
+        assertEquals(wheel, status.path().orElseThrow());
+        assertEquals(List.of(
+                "environment variable PANAMANCCL_NCCL_PATH: " + temp.resolve("missing/libnccl.so.2") + ": absent",
+                "pip wheel in VIRTUAL_ENV: " + wheel + ": loaded"), status.attempts());
+        assertEquals("", status.cause());
+        assertTrue(outcome.failures().isEmpty());
+    }
+
+    @Test
+    void aSonameIsResolvedByTheDynamicLinkerToTheFileItMapped() throws IOException {
+        Path libc = NativeLibraries.SystemLoader.INSTANCE.loadBySoname("libc.so.6", "getpid");
+
+        assertTrue(libc.isAbsolute() && Files.isRegularFile(libc), libc.toString());
+        assertTrue(libc.getFileName().toString().startsWith("libc"), libc.toString());
+    }
+
+    @Test
+    void anUnresolvableSonameFailsWithTheLinkersReason() {
+        RuntimeException failure = assertThrows(IllegalArgumentException.class,
+                () -> NativeLibraries.SystemLoader.INSTANCE.loadBySoname("libpanamanccl-absent.so.7", "nothing"));
+
+        assertTrue(failure.getMessage().contains("libpanamanccl-absent.so.7"), failure.getMessage());
+    }
+
+    @Test
+    void statusIsLoadedOnceAndNeverThrows() {
+        LibraryStatus first = NativeLibraries.status(NativeLibrary.NCCL);
+
+        assertSame(first, NativeLibraries.status(NativeLibrary.NCCL));
+        assertTrue(first.available(), first.cause());
+        assertTrue(FakeNative.ncclIsFake(), "tests run against the fake NCCL: " + first);
+        assertTrue(first.attempts().getFirst().startsWith("system property panamanccl.nccl.path: "), first.toString());
+    }
+
+    @Test
+    void theStatusRecordRejectsAnAvailableLibraryWithoutPath() {
+        assertThrows(IllegalArgumentException.class,
+                () -> new LibraryStatus(true, java.util.Optional.empty(), List.of(), ""));
+    }
+}

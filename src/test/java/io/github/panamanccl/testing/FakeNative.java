@@ -1,0 +1,193 @@
+package io.github.panamanccl.testing;
+
+import io.github.panamanccl.LibraryStatus;
+import io.github.panamanccl.NativeLibraries;
+import io.github.panamanccl.NativeLibrary;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The test controls of the native test doubles (src/test/native/fake_nccl.c, fake_cudart.c), bound with plain
+ * FFM from the files in the {@code panamanccl.test.native.dir} directory. Opening the same file as the loader
+ * did shares the fake's state, so counts here are the counts of the calls the code under test made.
+ *
+ * <p>Use {@link #cudartIsFake()} before relying on the CUDA runtime controls: only the {@code fake-cuda} test
+ * execution loads the fake runtime.
+ */
+public final class FakeNative {
+    private static final Linker LINKER = Linker.nativeLinker();
+
+    private FakeNative() {
+    }
+
+    /** The directory holding the fakes ({@code panamanccl.test.native.dir}). */
+    public static Path directory() {
+        String directory = System.getProperty("panamanccl.test.native.dir");
+        if (directory == null) {
+            throw new IllegalStateException("system property panamanccl.test.native.dir is not set (run through Maven)");
+        }
+        return Path.of(directory).toAbsolutePath();
+    }
+
+    /** The fake libnccl.so.2. */
+    public static Path ncclLibrary() {
+        return directory().resolve("libnccl.so.2");
+    }
+
+    /** The fake libcudart.so.13. */
+    public static Path cudartLibrary() {
+        return directory().resolve("libcudart.so.13");
+    }
+
+    /** Whether the NCCL the code under test uses is the fake one (false when no fakes are configured). */
+    public static boolean ncclIsFake() {
+        return isLoadedFrom(NativeLibrary.NCCL, ncclLibrary());
+    }
+
+    /** Whether the CUDA runtime the code under test uses is the fake one (the {@code fake-cuda} execution). */
+    public static boolean cudartIsFake() {
+        return isLoadedFrom(NativeLibrary.CUDART, cudartLibrary());
+    }
+
+    private static boolean isLoadedFrom(NativeLibrary library, Path fake) {
+        if (System.getProperty("panamanccl.test.native.dir") == null) {
+            return false;
+        }
+        LibraryStatus status = NativeLibraries.status(library);
+        if (status.path().isEmpty() || !Files.exists(fake)) {
+            return false;
+        }
+        try {
+            return Files.isSameFile(status.path().get(), fake);
+        } catch (IOException unreadable) {
+            throw new UncheckedIOException(unreadable);
+        }
+    }
+
+    // ---- fake NCCL ----
+
+    /** Calls of {@code function} since the last reset. */
+    public static long ncclCallCount(String function) {
+        return callCount(Nccl.CALL_COUNT, function, "fake NCCL");
+    }
+
+    /** Zeroes the counters, drops pending failures, turns hanging off. */
+    public static void ncclReset() {
+        invoke(Nccl.RESET);
+    }
+
+    /** The next call of {@code function} returns {@code result} and sets the last-error text. */
+    public static void ncclFailNext(String function, int result) {
+        ncclCallCount(function); // rejects names the fake does not know
+        try (Arena arena = Arena.ofConfined()) {
+            invoke(Nccl.FAIL_NEXT, arena.allocateFrom(function), result);
+        }
+    }
+
+    /** While true, non-blocking communicators stay ncclInProgress (to test deadlines). */
+    public static void ncclSetHang(boolean hang) {
+        invoke(Nccl.SET_HANG, hang ? 1 : 0);
+    }
+
+    /** A field of the last ncclConfig_t the fake read (as NCCL reads it); Long.MIN_VALUE when none. */
+    public static long ncclLastConfig(String field) {
+        try (Arena arena = Arena.ofConfined()) {
+            return (long) invoke(Nccl.LAST_CONFIG, arena.allocateFrom(field));
+        }
+    }
+
+    /** Communicators created and neither destroyed nor aborted. */
+    public static long ncclLiveComms() {
+        return (long) invoke(Nccl.LIVE_COMMS);
+    }
+
+    // ---- fake CUDA runtime ----
+
+    /** Calls of {@code function} since the last reset. */
+    public static long cudartCallCount(String function) {
+        return callCount(Cudart.CALL_COUNT, function, "fake CUDA runtime");
+    }
+
+    /** Zeroes the counters, drops pending failures, makes streams idle. */
+    public static void cudartReset() {
+        invoke(Cudart.RESET);
+    }
+
+    /** The next call of {@code function} returns {@code result}. */
+    public static void cudartFailNext(String function, int result) {
+        cudartCallCount(function);
+        try (Arena arena = Arena.ofConfined()) {
+            invoke(Cudart.FAIL_NEXT, arena.allocateFrom(function), result);
+        }
+    }
+
+    /** While true, cudaStreamQuery answers cudaErrorNotReady (600). */
+    public static void cudartSetStreamBusy(boolean busy) {
+        invoke(Cudart.SET_STREAM_BUSY, busy ? 1 : 0);
+    }
+
+    /** cudaMalloc and cudaMallocHost blocks not yet freed. */
+    public static long cudartLiveAllocations() {
+        return (long) invoke(Cudart.LIVE_ALLOCATIONS);
+    }
+
+    private static long callCount(MethodHandle handle, String function, String library) {
+        long count;
+        try (Arena arena = Arena.ofConfined()) {
+            count = (long) invoke(handle, arena.allocateFrom(function));
+        }
+        if (count < 0) {
+            throw new IllegalArgumentException(library + " does not implement " + function);
+        }
+        return count;
+    }
+
+    private static Object invoke(MethodHandle handle, Object... arguments) {
+        try {
+            return handle.invokeWithArguments(arguments);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    private static MethodHandle bind(SymbolLookup lookup, String name, FunctionDescriptor descriptor) {
+        MemorySegment symbol = lookup.find(name)
+                .orElseThrow(() -> new IllegalStateException("the fake library has no " + name));
+        return LINKER.downcallHandle(symbol, descriptor);
+    }
+
+    /** Bound on first use, so tests that only need the fake NCCL never open the fake runtime. */
+    private static final class Nccl {
+        private static final SymbolLookup LOOKUP = SymbolLookup.libraryLookup(ncclLibrary(), Arena.global());
+        static final MethodHandle CALL_COUNT = bind(LOOKUP, "fake_nccl_call_count", FunctionDescriptor.of(JAVA_LONG, ADDRESS));
+        static final MethodHandle RESET = bind(LOOKUP, "fake_nccl_reset", FunctionDescriptor.ofVoid());
+        static final MethodHandle FAIL_NEXT = bind(LOOKUP, "fake_nccl_fail_next", FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT));
+        static final MethodHandle SET_HANG = bind(LOOKUP, "fake_nccl_set_hang", FunctionDescriptor.ofVoid(JAVA_INT));
+        static final MethodHandle LAST_CONFIG = bind(LOOKUP, "fake_nccl_last_config", FunctionDescriptor.of(JAVA_LONG, ADDRESS));
+        static final MethodHandle LIVE_COMMS = bind(LOOKUP, "fake_nccl_live_comms", FunctionDescriptor.of(JAVA_LONG));
+    }
+
+    private static final class Cudart {
+        private static final SymbolLookup LOOKUP = SymbolLookup.libraryLookup(cudartLibrary(), Arena.global());
+        static final MethodHandle CALL_COUNT = bind(LOOKUP, "fake_cudart_call_count", FunctionDescriptor.of(JAVA_LONG, ADDRESS));
+        static final MethodHandle RESET = bind(LOOKUP, "fake_cudart_reset", FunctionDescriptor.ofVoid());
+        static final MethodHandle FAIL_NEXT = bind(LOOKUP, "fake_cudart_fail_next", FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT));
+        static final MethodHandle SET_STREAM_BUSY = bind(LOOKUP, "fake_cudart_set_stream_busy", FunctionDescriptor.ofVoid(JAVA_INT));
+        static final MethodHandle LIVE_ALLOCATIONS = bind(LOOKUP, "fake_cudart_live_allocations", FunctionDescriptor.of(JAVA_LONG));
+    }
+}
