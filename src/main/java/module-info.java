@@ -7,8 +7,9 @@ module io.github.panamanccl {
     requires info.picocli;
 
     exports io.github.panamanccl;
+    exports io.github.panamanccl.bucket;
 
     // Each package adds its line when it gets its first class:
-    // exports io.github.panamanccl.bucket; exports io.github.panamanccl.sync;
+    // exports io.github.panamanccl.sync;
     // opens io.github.panamanccl.cli to info.picocli;
 }

@@ -1,0 +1,108 @@
+package io.github.panamanccl.bucket;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.StringReader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class InventoryTest {
+    private static final String HEADER = "# comment\nname\tdtype\tshape\n";
+
+    private static Inventory parse(String text) throws IOException {
+        return Inventory.parse(new StringReader(text), "test.tsv");
+    }
+
+    private static void assertRejected(String text, long line, String field) {
+        InventoryFormatException rejection = assertThrows(InventoryFormatException.class, () -> parse(text));
+        assertEquals(line, rejection.line(), rejection.getMessage());
+        assertEquals(field, rejection.field(), rejection.getMessage());
+        assertEquals("test.tsv", rejection.source());
+        assertTrue(rejection.getMessage().startsWith("test.tsv:" + line + ": " + field + " = "), rejection.getMessage());
+    }
+
+    @Test
+    void builtInInventoriesMatchTheirReadme() {
+        assertEquals(List.of("qwen3-30b-a3b", "qwen3-next-80b-a3b"), Inventory.builtInNames());
+        Inventory qwen30 = Inventory.builtIn("qwen3-30b-a3b");
+        assertEquals(18_867, qwen30.size());
+        assertEquals(61_064_245_248L, qwen30.totalBytes());
+        assertEquals(new TensorSpec("model.embed_tokens.weight", DType.BFLOAT16, 151936, 2048), qwen30.tensors().get(0));
+        Inventory next = Inventory.builtIn("qwen3-next-80b-a3b");
+        assertEquals(74_391, next.size());
+        assertEquals(159_348_782_592L, next.totalBytes());
+        assertEquals(new TensorSpec("lm_head.weight", DType.BFLOAT16, 151936, 2048), next.tensors().get(next.size() - 1));
+        assertThrows(IllegalArgumentException.class, () -> Inventory.builtIn("../qwen3-30b-a3b"));
+    }
+
+    @Test
+    void parsesScalarsCommentsAndFiles(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("tiny.tsv");
+        Files.writeString(file, HEADER + "a.b\tfloat8_e5m2\t3,0\n# later comment\nscale\tfloat32\t\nw\ttorch.int64\t2,3,4\n");
+        Inventory tiny = Inventory.load(file);
+        assertEquals(List.of(new TensorSpec("a.b", DType.FLOAT8_E5M2, 3, 0), new TensorSpec("scale", DType.FLOAT32),
+                new TensorSpec("w", DType.INT64, 2, 3, 4)), tiny.tensors());
+        assertEquals(4 + 192, tiny.totalBytes());
+        assertEquals(file.toString(), tiny.source());
+    }
+
+    @Test
+    void rejectsMalformedLinesWithTheirNumber() {
+        assertRejected("name\tdtype\n", 1, "header");
+        assertRejected("# only comments\n", 1, "header");
+        assertRejected(HEADER + "a\tfloat32\t1\nb\tfloat32\n", 4, "line");
+        assertRejected(HEADER + "a\tfloat32\t1\tx\n", 3, "line");
+        assertRejected(HEADER + "a\tbf16\t1\n", 3, "dtype");
+        assertRejected(HEADER + "a\tfloat32\t1,,2\n", 3, "shape[1]");
+        assertRejected(HEADER + "a\tfloat32\t-1\n", 3, "shape[0]");
+        assertRejected(HEADER + "a\tfloat32\t 4\n", 3, "shape[0]");
+        assertRejected(HEADER + "a\tfloat32\t99999999999999999999\n", 3, "shape[0]");
+        assertRejected(HEADER + "a\tfloat32\t4294967296,4294967296\n", 3, "shape");
+        assertRejected(HEADER + "\tfloat32\t4\n", 3, "name");
+        assertRejected(HEADER + "a\tfloat32\t4\n\n", 4, "line");
+        assertRejected(HEADER + "a\tfloat32\t4\nb\tint8\t1\na\tint8\t2\n", 5, "name");
+    }
+
+    @Test
+    void scalingShrinksTheLargestDimensionDeterministically() throws IOException {
+        Inventory inventory = parse(HEADER + "w\tbfloat16\t8,1000\ns\tfloat32\t\ne\tint8\t0,5\nv\tfloat32\t3\nc\tint8\t6,6\n");
+        Inventory scaled = inventory.scaledDown(10);
+        assertEquals(List.of(new TensorSpec("w", DType.BFLOAT16, 8, 100), new TensorSpec("s", DType.FLOAT32),
+                new TensorSpec("e", DType.INT8, 0, 5), new TensorSpec("v", DType.FLOAT32, 1), new TensorSpec("c", DType.INT8, 1, 6)),
+                scaled.tensors());
+        assertEquals(scaled.tensors(), inventory.scaledDown(10).tensors());
+        assertSame(inventory, inventory.scaledDown(1));
+        assertThrows(IllegalArgumentException.class, () -> inventory.scaledDown(0));
+    }
+
+    @Test
+    void scaledToFitUsesTheSmallestSufficientFactor() {
+        Inventory next = Inventory.builtIn("qwen3-next-80b-a3b");
+        long budget = 1L << 30;
+        Inventory fitted = next.scaledToFit(budget);
+        assertTrue(fitted.totalBytes() <= budget, fitted.toString());
+        long factor = Long.parseLong(fitted.source().replaceAll(".*1/", ""));
+        assertTrue(next.scaledDown(factor - 1).totalBytes() > budget, "factor " + factor + " is the smallest");
+        assertEquals(next.size(), fitted.size());
+        for (int i = 0; i < next.size(); i += 997) {
+            TensorSpec original = next.tensors().get(i);
+            TensorSpec small = fitted.tensors().get(i);
+            assertEquals(original.name(), small.name());
+            assertEquals(original.dtype(), small.dtype());
+            assertEquals(original.rank(), small.rank());
+            assertTrue(small.numel() >= 1 && small.numel() <= original.numel());
+        }
+        assertArrayEquals(PlanCodec.encode(BucketPlanner.plan(fitted.tensors(), 1 << 24)),
+                PlanCodec.encode(BucketPlanner.plan(next.scaledToFit(budget).tensors(), 1 << 24)), "deterministic");
+        assertThrows(IllegalArgumentException.class, () -> next.scaledToFit(1000));
+    }
+}
