@@ -8,8 +8,8 @@ module io.github.panamanccl {
 
     exports io.github.panamanccl;
     exports io.github.panamanccl.bucket;
+    exports io.github.panamanccl.sync;
 
-    // Each package adds its line when it gets its first class:
-    // exports io.github.panamanccl.sync;
+    // The command line gets its line when it uses picocli:
     // opens io.github.panamanccl.cli to info.picocli;
 }

@@ -1,0 +1,399 @@
+package io.github.panamanccl.sync;
+
+import io.github.panamanccl.sync.TransportException.Kind;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketTimeoutException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.zip.CRC32C;
+
+/**
+ * Host memory over TCP. The root keeps one connection per receiver and writes each bucket to all of them at
+ * once (non-blocking, multiplexed), prefixed by a 32-byte header carrying version, bucket index, bucket count,
+ * length and the CRC32C of the bytes; a receiver checks every header field and the checksum, so a wrong,
+ * stale or damaged bucket is reported instead of applied. The rendezvous is a port plus a random 32-byte
+ * secret each data connection must present.
+ */
+final class HostTcpTransport implements Transport {
+    static final HostTcpTransport INSTANCE = new HostTcpTransport();
+    static final String NAME = "host-tcp";
+
+    private static final int HELLO_MAGIC = 0x504E4454; // "PNDT"
+    private static final int BUCKET_MAGIC = 0x504E424B; // "PNBK"
+    private static final int SECRET_BYTES = 32;
+    private static final int HEADER_BYTES = 32;
+    /** A ByteBuffer holds at most 2 GiB; larger buckets travel as several chunks. */
+    private static final long CHUNK_BYTES = 1L << 30;
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private HostTcpTransport() {
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public Rendezvous openRendezvous(InetAddress bindAddress, int worldSize) {
+        byte[] secret = new byte[SECRET_BYTES];
+        RANDOM.nextBytes(secret);
+        try {
+            ServerSocketChannel server = ServerSocketChannel.open();
+            try {
+                server.bind(new InetSocketAddress(bindAddress, 0), worldSize);
+                server.configureBlocking(false);
+                return new Root(server, secret, worldSize);
+            } catch (IOException | RuntimeException e) {
+                server.close();
+                throw e;
+            }
+        } catch (IOException e) {
+            throw new TransportException(Kind.PEER_FAILED, 0, "cannot open the host-tcp data port on " + bindAddress, e);
+        }
+    }
+
+    @Override
+    public Group connect(byte[] rendezvous, InetAddress senderAddress, int rank, int worldSize, long deadlineNanos) {
+        if (rendezvous.length != 4 + SECRET_BYTES) {
+            throw new ProtocolException("host-tcp rendezvous has " + rendezvous.length + " bytes, expected "
+                    + (4 + SECRET_BYTES));
+        }
+        ByteBuffer in = ByteBuffer.wrap(rendezvous);
+        int port = in.getInt();
+        if (port < 1 || port > 65535) {
+            throw new ProtocolException("host-tcp rendezvous port is " + port + ", must be in [1, 65535]");
+        }
+        DeadlineChannel channel = null;
+        try {
+            channel = DeadlineChannel.connect(new InetSocketAddress(senderAddress, port), deadlineNanos);
+            ByteBuffer hello = ByteBuffer.allocate(8 + SECRET_BYTES).putInt(HELLO_MAGIC).putInt(rank)
+                    .put(rendezvous, 4, SECRET_BYTES).flip();
+            channel.writeFully(new ByteBuffer[] {hello}, deadlineNanos);
+            return new Member(channel, rank, worldSize);
+        } catch (IOException e) {
+            if (channel != null) {
+                channel.close();
+            }
+            throw failure(e, 0, "joining the host-tcp group at " + senderAddress + ":" + port);
+        }
+    }
+
+    static TransportException failure(IOException e, int peer, String what) {
+        Kind kind = e instanceof SocketTimeoutException ? Kind.DEADLINE : Kind.PEER_FAILED;
+        return new TransportException(kind, peer, what + " failed: " + e.getMessage(), e);
+    }
+
+    /** The segment as ByteBuffers of at most {@link #CHUNK_BYTES}. */
+    static ByteBuffer[] chunks(MemorySegment segment) {
+        int n = (int) Math.max(1, (segment.byteSize() + CHUNK_BYTES - 1) / CHUNK_BYTES);
+        ByteBuffer[] chunks = new ByteBuffer[n];
+        for (int i = 0; i < n; i++) {
+            long offset = i * CHUNK_BYTES;
+            chunks[i] = segment.asSlice(offset, Math.min(CHUNK_BYTES, segment.byteSize() - offset)).asByteBuffer();
+        }
+        return chunks;
+    }
+
+    static int crc32c(MemorySegment segment) {
+        CRC32C crc = new CRC32C();
+        for (ByteBuffer chunk : chunks(segment)) {
+            crc.update(chunk);
+        }
+        return (int) crc.getValue();
+    }
+
+    /** The root's listening socket until every receiver has presented the secret. */
+    private static final class Root implements Rendezvous {
+        private final ServerSocketChannel server;
+        private final byte[] secret;
+        private final int worldSize;
+        private final byte[] bytes;
+
+        Root(ServerSocketChannel server, byte[] secret, int worldSize) throws IOException {
+            this.server = server;
+            this.secret = secret;
+            this.worldSize = worldSize;
+            int port = ((InetSocketAddress) server.getLocalAddress()).getPort();
+            this.bytes = ByteBuffer.allocate(4 + SECRET_BYTES).putInt(port).put(secret).array();
+        }
+
+        @Override
+        public byte[] bytes() {
+            return bytes.clone();
+        }
+
+        @Override
+        public Group awaitGroup(long deadlineNanos) {
+            DeadlineChannel[] peers = new DeadlineChannel[worldSize];
+            int joined = 0;
+            try (Selector selector = Selector.open()) {
+                server.register(selector, SelectionKey.OP_ACCEPT);
+                while (joined < worldSize - 1) {
+                    SocketChannel accepted = server.accept();
+                    if (accepted == null) {
+                        selector.select(DeadlineChannel.remainingMillis(deadlineNanos,
+                                "host-tcp group formation (" + joined + " of " + (worldSize - 1) + " receivers)"));
+                        selector.selectedKeys().clear();
+                        continue;
+                    }
+                    DeadlineChannel channel = DeadlineChannel.wrap(accepted);
+                    int rank = authenticate(channel, deadlineNanos);
+                    if (rank < 1 || rank >= worldSize || peers[rank] != null) {
+                        channel.close(); // a stray or duplicate connection does not break the group
+                        continue;
+                    }
+                    peers[rank] = channel;
+                    joined++;
+                }
+                return new RootGroup(peers);
+            } catch (IOException e) {
+                closeAll(peers);
+                throw failure(e, UpdateFailedException.UNKNOWN_RANK, "host-tcp group formation");
+            } catch (RuntimeException e) {
+                closeAll(peers);
+                throw e;
+            } finally {
+                close();
+            }
+        }
+
+        /** The rank the connection claims, or -1 when its hello is wrong. */
+        private int authenticate(DeadlineChannel channel, long deadlineNanos) throws IOException {
+            ByteBuffer hello = ByteBuffer.allocate(8 + SECRET_BYTES);
+            try {
+                channel.readFully(hello, deadlineNanos);
+            } catch (SocketTimeoutException e) {
+                throw e;
+            } catch (IOException e) {
+                return -1;
+            }
+            hello.flip();
+            int magic = hello.getInt();
+            int rank = hello.getInt();
+            byte[] presented = new byte[SECRET_BYTES];
+            hello.get(presented);
+            return magic == HELLO_MAGIC && MessageDigest.isEqual(presented, secret) ? rank : -1;
+        }
+
+        @Override
+        public void close() {
+            try {
+                server.close();
+            } catch (IOException ignored) {
+                // nothing was transferred over the listening socket
+            }
+        }
+    }
+
+    private static void closeAll(DeadlineChannel[] channels) {
+        for (DeadlineChannel c : channels) {
+            if (c != null) {
+                c.close();
+            }
+        }
+    }
+
+    /** Common state: abort flag and call count. */
+    private abstract static class TcpGroup implements HostGroup {
+        private final int rank;
+        private final int worldSize;
+        private volatile boolean aborted;
+        private long calls;
+
+        TcpGroup(int rank, int worldSize) {
+            this.rank = rank;
+            this.worldSize = worldSize;
+        }
+
+        @Override
+        public int rank() {
+            return rank;
+        }
+
+        @Override
+        public int worldSize() {
+            return worldSize;
+        }
+
+        @Override
+        public long collectiveCalls() {
+            return calls;
+        }
+
+        @Override
+        public void broadcast(MemorySegment bucket, BucketTag tag, long deadlineNanos) {
+            checkNotAborted();
+            calls++;
+            try {
+                transfer(bucket, tag, deadlineNanos);
+            } catch (IOException e) {
+                checkNotAborted();
+                throw failure(e, peerOf(e), "broadcast of bucket " + tag.bucket() + " of version " + tag.version());
+            } catch (RuntimeException e) {
+                checkNotAborted(); // a selector or key closed by abort() surfaces as an unchecked exception
+                throw e;
+            }
+            checkNotAborted();
+        }
+
+        abstract void transfer(MemorySegment bucket, BucketTag tag, long deadlineNanos) throws IOException;
+
+        /** The rank a transfer failure is attributed to. */
+        abstract int peerOf(IOException e);
+
+        abstract void closeChannels();
+
+        void checkNotAborted() {
+            if (aborted) {
+                throw new TransportException(Kind.ABORTED, UpdateFailedException.UNKNOWN_RANK,
+                        "host-tcp group was aborted", null);
+            }
+        }
+
+        @Override
+        public void abort() {
+            aborted = true;
+            closeChannels();
+        }
+
+        @Override
+        public void close() {
+            closeChannels();
+        }
+    }
+
+    /** Rank 0: writes each bucket to every receiver, interleaved so one slow receiver does not serialise the rest. */
+    private static final class RootGroup extends TcpGroup {
+        private final DeadlineChannel[] peers; // index = rank, [0] unused
+        private final Selector selector;
+        private final SelectionKey[] keys;
+        private int failedPeer = UpdateFailedException.UNKNOWN_RANK;
+
+        RootGroup(DeadlineChannel[] peers) throws IOException {
+            super(0, peers.length);
+            this.peers = peers;
+            this.selector = Selector.open();
+            this.keys = new SelectionKey[peers.length];
+            for (int r = 1; r < peers.length; r++) {
+                keys[r] = peers[r].channel().register(selector, 0);
+            }
+        }
+
+        @Override
+        void transfer(MemorySegment bucket, BucketTag tag, long deadlineNanos) throws IOException {
+            ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES).putInt(BUCKET_MAGIC).putLong(tag.version())
+                    .putInt(tag.bucket()).putInt(tag.bucketCount()).putLong(bucket.byteSize())
+                    .putInt(crc32c(bucket)).flip();
+            List<ByteBuffer[]> pending = new ArrayList<>(peers.length);
+            List<Integer> pendingRanks = new ArrayList<>(peers.length);
+            for (int r = 1; r < peers.length; r++) {
+                ByteBuffer[] chunks = chunks(bucket);
+                ByteBuffer[] buffers = new ByteBuffer[chunks.length + 1];
+                buffers[0] = header.duplicate();
+                System.arraycopy(chunks, 0, buffers, 1, chunks.length);
+                pending.add(buffers);
+                pendingRanks.add(r);
+            }
+            while (!pending.isEmpty()) {
+                for (int i = pending.size() - 1; i >= 0; i--) {
+                    int r = pendingRanks.get(i);
+                    failedPeer = r;
+                    peers[r].writeSome(pending.get(i));
+                    if (DeadlineChannel.hasRemaining(pending.get(i))) {
+                        keys[r].interestOps(SelectionKey.OP_WRITE);
+                    } else {
+                        keys[r].interestOps(0);
+                        pending.remove(i);
+                        pendingRanks.remove(i);
+                    }
+                }
+                failedPeer = UpdateFailedException.UNKNOWN_RANK;
+                if (!pending.isEmpty()) {
+                    selector.select(DeadlineChannel.remainingMillis(deadlineNanos,
+                            "sending bucket " + tag.bucket() + " to ranks " + pendingRanks));
+                    selector.selectedKeys().clear();
+                }
+            }
+        }
+
+        @Override
+        int peerOf(IOException e) {
+            return failedPeer;
+        }
+
+        @Override
+        void closeChannels() {
+            closeAll(peers);
+            try {
+                selector.close(); // wakes a select in progress
+            } catch (IOException ignored) {
+                // only the abort matters
+            }
+        }
+    }
+
+    /** A receiver: reads each bucket from the root and checks its header and checksum. */
+    private static final class Member extends TcpGroup {
+        private final DeadlineChannel channel;
+        private final ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
+
+        Member(DeadlineChannel channel, int rank, int worldSize) {
+            super(rank, worldSize);
+            this.channel = channel;
+        }
+
+        @Override
+        void transfer(MemorySegment bucket, BucketTag tag, long deadlineNanos) throws IOException {
+            header.clear();
+            channel.readFully(header, deadlineNanos);
+            header.flip();
+            expect("magic", header.getInt(), BUCKET_MAGIC, tag);
+            expect("version", header.getLong(), tag.version(), tag);
+            expect("bucket index", header.getInt(), tag.bucket(), tag);
+            expect("bucket count", header.getInt(), tag.bucketCount(), tag);
+            expect("length", header.getLong(), bucket.byteSize(), tag);
+            int expectedCrc = header.getInt();
+            for (ByteBuffer chunk : chunks(bucket)) {
+                channel.readFully(chunk, deadlineNanos);
+            }
+            int actualCrc = crc32c(bucket);
+            if (actualCrc != expectedCrc) {
+                throw corrupt(tag, "CRC32C is 0x" + Integer.toHexString(actualCrc) + ", header says 0x"
+                        + Integer.toHexString(expectedCrc));
+            }
+        }
+
+        private static void expect(String field, long actual, long expected, BucketTag tag) {
+            if (actual != expected) {
+                throw corrupt(tag, "header " + field + " is " + actual + ", expected " + expected);
+            }
+        }
+
+        private static TransportException corrupt(BucketTag tag, String what) {
+            return new TransportException(Kind.CORRUPT, 0, "bucket " + tag.bucket() + " of version " + tag.version()
+                    + " is corrupt: " + what, null);
+        }
+
+        @Override
+        int peerOf(IOException e) {
+            return 0;
+        }
+
+        @Override
+        void closeChannels() {
+            channel.close();
+        }
+    }
+}

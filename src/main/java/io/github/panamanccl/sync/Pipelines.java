@@ -1,0 +1,76 @@
+package io.github.panamanccl.sync;
+
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/** Helpers shared by the sender and receiver pipelines. */
+final class Pipelines {
+    private Pipelines() {
+    }
+
+    /** A single daemon worker thread: the host counterpart of a CUDA copy stream (tasks run in order). */
+    static ExecutorService worker(String name) {
+        return Executors.newSingleThreadExecutor(task -> Thread.ofPlatform().daemon().name(name).unstarted(task));
+    }
+
+    /** Waits for a worker task by the deadline; its failure is rethrown, its lateness is a deadline failure. */
+    static void await(Future<?> task, long deadlineNanos, int rank, String what) {
+        if (task == null) {
+            return;
+        }
+        try {
+            task.get(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            throw new TransportException(TransportException.Kind.DEADLINE, rank, what + " did not finish before the deadline", e);
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new ApplyException(what + " failed: " + cause, cause);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new SyncException("interrupted while waiting for " + what, e);
+        }
+    }
+
+    /** Waits until a task has finished, whatever its outcome (it belongs to an update already reported). */
+    static void awaitSettled(Future<?> task, long deadlineNanos, int rank, String what) {
+        try {
+            await(task, deadlineNanos, rank, what);
+        } catch (TransportException e) {
+            if (e.kind() == TransportException.Kind.DEADLINE) {
+                throw e;
+            }
+        } catch (RuntimeException ignored) {
+            // its failure was reported with its own update
+        }
+    }
+
+    /** Stops a worker, waiting briefly for a task in progress so its buffers are not freed under it. */
+    static void stop(ExecutorService worker) {
+        worker.shutdownNow();
+        try {
+            worker.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    static double seconds(long nanos) {
+        return nanos / 1e9;
+    }
+
+    /** A checked exception from application code (a {@link BucketConsumer}), carried through the pipeline. */
+    static final class ApplyException extends SyncException {
+        private static final long serialVersionUID = 1L;
+
+        ApplyException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+}

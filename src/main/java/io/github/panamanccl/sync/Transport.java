@@ -1,0 +1,117 @@
+package io.github.panamanccl.sync;
+
+import io.github.panamanccl.CudaEvent;
+import io.github.panamanccl.CudaStream;
+import io.github.panamanccl.DeviceMemory;
+
+import java.lang.foreign.MemorySegment;
+import java.net.InetAddress;
+
+/**
+ * The data plane (SPI): how bucket bytes travel from the sender (rank 0) to every receiver (ranks 1..n).
+ * Groups are formed like NCCL communicators: the root opens a {@link Rendezvous} whose bytes the control plane
+ * hands to every receiver, and all ranks {@linkplain #connect connect} before a deadline. A group carries a
+ * sequence of broadcasts, one per bucket, in the same order on every rank; after any failure it is
+ * {@linkplain Group#abort() aborted} and a new one is formed for the next update.
+ *
+ * <p>Implementations: {@link #hostTcp()} (host memory over TCP, with a CRC32C per bucket) and
+ * {@link #nccl(int)} (device memory, one {@code ncclBroadcast} per bucket).
+ */
+public interface Transport {
+
+    /** The host TCP transport: buckets in host memory, one TCP connection from the root to each receiver. */
+    static Transport hostTcp() {
+        return HostTcpTransport.INSTANCE;
+    }
+
+    /**
+     * The NCCL transport: buckets in device memory on CUDA device {@code device}, one {@code ncclBroadcast} per
+     * bucket on a non-blocking communicator polled with {@code ncclCommGetAsyncError} until the deadline (then
+     * aborted). No checksum: NCCL's own transport integrity is relied on, and a CRC would cost a device pass.
+     */
+    static Transport nccl(int device) {
+        return new NcclTransport(device);
+    }
+
+    /** Name the sender announces and receivers check, e.g. {@code "host-tcp"}. */
+    String name();
+
+    /** Root side: prepares a group of {@code worldSize} ranks, reachable at {@code bindAddress}. */
+    Rendezvous openRendezvous(InetAddress bindAddress, int worldSize);
+
+    /**
+     * Receiver side: joins the group described by {@code rendezvous}; collective with the root's
+     * {@link Rendezvous#awaitGroup}.
+     *
+     * @param senderAddress the address the control connection reached the sender at
+     * @param deadlineNanos absolute {@link System#nanoTime()} deadline
+     */
+    Group connect(byte[] rendezvous, InetAddress senderAddress, int rank, int worldSize, long deadlineNanos);
+
+    /** The root's half of a group being formed. */
+    interface Rendezvous extends AutoCloseable {
+        /** Opaque bytes every receiver needs to connect (at most 4096). */
+        byte[] bytes();
+
+        /** Waits until every receiver has connected; collective. */
+        Group awaitGroup(long deadlineNanos);
+
+        /** Releases what was not handed to a group; idempotent. */
+        @Override
+        void close();
+    }
+
+    /** A formed group of ranks. Broadcast methods are in the memory-specific subtypes. */
+    interface Group extends AutoCloseable {
+        int rank();
+
+        int worldSize();
+
+        /** Broadcast calls issued on this group so far (one per bucket). */
+        long collectiveCalls();
+
+        /** From any thread: makes in-flight and later operations fail promptly with {@link TransportException}. */
+        void abort();
+
+        /** Idempotent. */
+        @Override
+        void close();
+    }
+
+    /** A group whose buckets live in host memory. */
+    interface HostGroup extends Group {
+        /**
+         * Root: sends {@code bucket} to every receiver. Receiver: fills {@code bucket} (exactly the bucket's size)
+         * and validates it against {@code tag}. Returns when this rank is done with {@code bucket}.
+         *
+         * @throws TransportException on deadline, peer failure, corruption or abort
+         */
+        void broadcast(MemorySegment bucket, BucketTag tag, long deadlineNanos);
+    }
+
+    /**
+     * A group whose buckets live in device memory. Work is ordered on the group's stream by CUDA events, so the
+     * host only enqueues and then waits.
+     */
+    interface DeviceGroup extends Group {
+        /**
+         * Enqueues the broadcast of {@code bucket} on {@link #stream()}: after {@code ready} (recorded by whoever
+         * filled or last read the buffer; may be null), then records {@code done}. Root sends, receivers fill.
+         */
+        void broadcast(DeviceMemory bucket, BucketTag tag, CudaEvent ready, CudaEvent done);
+
+        /**
+         * Waits until everything enqueued has completed, watching for peer errors.
+         *
+         * @throws TransportException on deadline (the group is aborted), peer error or abort
+         */
+        void await(long deadlineNanos);
+
+        /** The stream broadcasts run on. */
+        CudaStream stream();
+    }
+
+    /** Identifies one broadcast so a receiver can check it got the bucket it expects. */
+    record BucketTag(long version, int bucket, int bucketCount) {
+    }
+}

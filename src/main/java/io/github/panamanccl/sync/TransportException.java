@@ -1,0 +1,36 @@
+package io.github.panamanccl.sync;
+
+/** A data-plane operation failed; {@link #kind()} says how, {@link #peerRank()} which peer if known. */
+public final class TransportException extends SyncException {
+    private static final long serialVersionUID = 1L;
+
+    /** How a transport operation failed. */
+    public enum Kind {
+        /** The deadline passed. */
+        DEADLINE,
+        /** A peer closed, reset or broke the connection or communicator. */
+        PEER_FAILED,
+        /** A bucket arrived with a wrong header or checksum. */
+        CORRUPT,
+        /** {@link Transport.Group#abort()} was called (by a deadline watchdog or a failure elsewhere). */
+        ABORTED
+    }
+
+    private final Kind kind;
+    private final int peerRank;
+
+    public TransportException(Kind kind, int peerRank, String message, Throwable cause) {
+        super(message, cause);
+        this.kind = kind;
+        this.peerRank = peerRank;
+    }
+
+    public Kind kind() {
+        return kind;
+    }
+
+    /** The peer at fault, or {@link UpdateFailedException#UNKNOWN_RANK}. */
+    public int peerRank() {
+        return peerRank;
+    }
+}

@@ -1,0 +1,100 @@
+package io.github.panamanccl.sync;
+
+import io.github.panamanccl.bucket.BucketPlan;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Sender and receivers in one JVM over the host transport: fast checks of the protocol and both commit modes. */
+@Timeout(60)
+class InProcessSyncTest {
+
+    @Test
+    void staged_scatter_and_in_place_delivery_receive_three_versions_byte_exact() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newFixedThreadPool(2)) {
+            Map<String, MemorySegment> sources = SyncFixtures.allocate(plan, arena);
+            Map<String, MemorySegment> scattered = SyncFixtures.allocate(plan, arena);
+            Map<String, MemorySegment> delivered = SyncFixtures.allocate(plan, arena);
+            List<BucketProgress> progress = new CopyOnWriteArrayList<>();
+            try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(sources).receivers(2)
+                    .token(SyncFixtures.TOKEN).listener(new SyncListener() {
+                        @Override
+                        public void onBucket(BucketProgress p) {
+                            progress.add(p);
+                        }
+                    }).start();
+                 WeightReceiver staged = WeightReceiver.builder().sender("127.0.0.1", sender.port())
+                         .token(SyncFixtures.TOKEN).commitMode(CommitMode.STAGED).scatterInto(scattered)
+                         .join(Duration.ofSeconds(5));
+                 WeightReceiver inPlace = WeightReceiver.builder().sender("127.0.0.1", sender.port())
+                         .token(SyncFixtures.TOKEN).commitMode(CommitMode.IN_PLACE)
+                         .deliverTo(bucket -> copyPieces(bucket, delivered)).join(Duration.ofSeconds(5))) {
+                assertEquals(plan.totalBucketBytes(), staged.bufferBytes());
+                assertEquals(2 * plan.maxBucketByteSize(), inPlace.bufferBytes());
+                assertTrue(plan.bucketCount() >= 3 && plan.pieceCount() > plan.tensorCount() - 1, "the fixture must span several buckets");
+                for (long version = 1; version <= 3; version++) {
+                    SyncFixtures.fill(plan, sources, version);
+                    Future<Optional<UpdateReport>> a = pool.submit(() -> staged.awaitUpdate(Duration.ofSeconds(20)));
+                    Future<Optional<UpdateReport>> b = pool.submit(() -> inPlace.awaitUpdate(Duration.ofSeconds(20)));
+                    UpdateReport report = sender.publish(version, Duration.ofSeconds(20));
+                    assertEquals(version, a.get().orElseThrow().version());
+                    assertEquals(version, b.get().orElseThrow().version());
+                    assertEquals(List.of(1, 2), report.acknowledgedRanks());
+                    assertEquals(plan.bucketCount(), report.collectiveCalls());
+                    assertEquals(plan.totalBucketBytes(), report.bytes());
+                    assertNull(SyncFixtures.firstMismatch(plan, scattered, version));
+                    assertNull(SyncFixtures.firstMismatch(plan, delivered, version));
+                    assertEquals(new ReceiverState.Committed(version), staged.state());
+                    assertEquals(new ReceiverState.Committed(version), inPlace.state());
+                }
+                assertEquals(3 * plan.bucketCount(), progress.size());
+            }
+        }
+    }
+
+    /** Delivered mode as an application would do it: copy each piece out of the bucket into its own tensors. */
+    static void copyPieces(ReceivedBucket bucket, Map<String, MemorySegment> model) {
+        for (var piece : bucket.pieces()) {
+            MemorySegment target = model.get(bucket.plan().tensor(piece.tensor()).name());
+            MemorySegment.copy(bucket.bytes(), piece.bucketOffset(), target, piece.tensorOffset(), piece.length());
+        }
+    }
+
+    @Test
+    void wrong_token_is_rejected_and_the_sender_keeps_serving() {
+        BucketPlan plan = SyncFixtures.plan(1);
+        List<String> rejections = new ArrayList<>();
+        try (Arena arena = Arena.ofShared();
+             WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
+                     .receivers(1).token(SyncFixtures.TOKEN).listener(new SyncListener() {
+                         @Override
+                         public void onJoinRejected(String peer, JoinRejectedException.Reason reason, String message) {
+                             rejections.add(reason + ": " + message);
+                         }
+                     }).start()) {
+            JoinRejectedException e = org.junit.jupiter.api.Assertions.assertThrows(JoinRejectedException.class,
+                    () -> WeightReceiver.builder().sender("127.0.0.1", sender.port()).token("wrong")
+                            .deliverTo(b -> { }).join(Duration.ofSeconds(5)));
+            assertEquals(JoinRejectedException.Reason.WRONG_TOKEN, e.reason());
+            assertInstanceOf(SyncException.class, e);
+            assertEquals(0, sender.connectedReceivers());
+        }
+    }
+}
