@@ -6,6 +6,7 @@ import io.github.panamanccl.CudaStream;
 import io.github.panamanccl.DeviceBuffer;
 import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.bucket.BucketPlan;
+import io.github.panamanccl.bucket.DeviceBucketPacker;
 import io.github.panamanccl.sync.TransportException.Kind;
 
 import java.util.concurrent.TimeUnit;
@@ -22,20 +23,24 @@ final class DeviceReceiverPipeline implements ReceiverPipeline {
     private final BucketPlan plan;
     private final int device;
     private final CommitMode mode;
-    private final DeviceBucketCopies copies;
+    private final long[] destinationAddresses;
+    private final DeviceBucketPacker packer;
     private final DeviceBuffer[] buffers;
     private final DeviceMemory[] slots;
     private final CudaEvent[] received;
     private final CudaEvent[] scattered;
     private final CudaStream copyStream;
     private boolean touched;
+    /** Scatters were enqueued on the copy stream since it was last seen idle. */
+    private boolean copiesQueued;
 
     DeviceReceiverPipeline(BucketPlan plan, int device, CommitMode mode, long[] destinationAddresses) {
         this.plan = plan;
         this.device = device;
         Cuda.setDevice(device);
         this.mode = mode;
-        this.copies = new DeviceBucketCopies(plan, destinationAddresses);
+        this.destinationAddresses = destinationAddresses;
+        this.packer = DeviceBucketPacker.create(plan);
         int n = plan.bucketCount();
         boolean staged = mode == CommitMode.STAGED;
         int slotCount = staged ? n : Math.min(2, n);
@@ -89,7 +94,8 @@ final class DeviceReceiverPipeline implements ReceiverPipeline {
             if (mode == CommitMode.IN_PLACE) {
                 touched = true;
                 copyStream.waitEvent(received[event]);
-                copies.scatter(k, slot.address(), copyStream);
+                packer.scatter(k, slot, destinationAddresses, copyStream);
+                copiesQueued = true;
                 scattered[event].record(copyStream);
             }
             progress.accept(new BucketProgress(version, rank, k, n, slot.byteSize(), 0,
@@ -108,13 +114,17 @@ final class DeviceReceiverPipeline implements ReceiverPipeline {
         Cuda.setDevice(device);
         touched = true;
         for (int k = 0; k < plan.bucketCount(); k++) {
-            copies.scatter(k, slots[k].address(), copyStream);
+            packer.scatter(k, slots[k], destinationAddresses, copyStream);
+            copiesQueued = true;
         }
         awaitCopies(deadlineNanos);
     }
 
     /** Polls the copy stream until idle, by the deadline (a local copy; no peer can stall it). */
     private void awaitCopies(long deadlineNanos) {
+        if (!copiesQueued) {
+            return;
+        }
         while (!copyStream.isComplete()) {
             if (System.nanoTime() - deadlineNanos >= 0) {
                 throw new TransportException(Kind.DEADLINE, UpdateFailedException.UNKNOWN_RANK,
@@ -122,6 +132,7 @@ final class DeviceReceiverPipeline implements ReceiverPipeline {
             }
             LockSupport.parkNanos(TimeUnit.MICROSECONDS.toNanos(50));
         }
+        copiesQueued = false;
     }
 
     private DeviceMemory slot(int bucket) {
@@ -145,29 +156,17 @@ final class DeviceReceiverPipeline implements ReceiverPipeline {
     @Override
     public void close() {
         if (copyStream != null) {
-            copyStream.synchronize();
-            copyStream.close();
+            copyStream.synchronize(); // a scatter may still read a bucket buffer
         }
         closeAll();
     }
 
     private void closeAll() {
+        Pipelines.closeQuietly(copyStream);
         for (int i = 0; i < received.length; i++) {
-            close(received[i]);
-            close(scattered[i]);
+            Pipelines.closeQuietly(received[i], scattered[i]);
         }
-        for (DeviceBuffer b : buffers) {
-            close(b);
-        }
-    }
-
-    private static void close(AutoCloseable c) {
-        if (c != null) {
-            try {
-                c.close();
-            } catch (Exception ignored) {
-                // closing after a device failure: the failure was reported already
-            }
-        }
+        Pipelines.closeQuietly(buffers);
+        Pipelines.closeQuietly(packer);
     }
 }

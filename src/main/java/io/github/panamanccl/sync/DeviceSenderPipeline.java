@@ -6,18 +6,21 @@ import io.github.panamanccl.CudaStream;
 import io.github.panamanccl.DeviceBuffer;
 import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.bucket.BucketPlan;
+import io.github.panamanccl.bucket.DeviceBucketPacker;
 
 import java.util.function.Consumer;
 
 /**
  * Sender data path over device memory: two device bucket buffers. Bucket k+1 is packed on a copy stream while
  * bucket k is broadcast on the group's stream; {@code packed[i]} orders a broadcast after its pack, and
- * {@code sent[i]} orders the next pack into buffer i after the broadcast that read it.
+ * {@code sent[i]} orders the next pack into buffer i after the broadcast that read it. Each pack is one
+ * {@code cudaMemcpyBatchAsync} ({@link DeviceBucketPacker}), padding zeroed in the same batch.
  */
 final class DeviceSenderPipeline implements SenderPipeline {
     private final BucketPlan plan;
     private final int device;
-    private final DeviceBucketCopies copies;
+    private final long[] sourceAddresses;
+    private final DeviceBucketPacker packer;
     private final DeviceBuffer[] buffers;
     private final CudaEvent[] packed;
     private final CudaEvent[] sent;
@@ -27,7 +30,8 @@ final class DeviceSenderPipeline implements SenderPipeline {
         this.plan = plan;
         this.device = device;
         Cuda.setDevice(device);
-        this.copies = new DeviceBucketCopies(plan, sourceAddresses);
+        this.sourceAddresses = sourceAddresses;
+        this.packer = DeviceBucketPacker.create(plan);
         int count = Math.min(2, plan.bucketCount());
         buffers = new DeviceBuffer[count];
         packed = new CudaEvent[count];
@@ -73,34 +77,23 @@ final class DeviceSenderPipeline implements SenderPipeline {
     private void pack(int bucket) {
         int slot = bucket % 2;
         copyStream.waitEvent(sent[slot]);
-        copies.pack(bucket, buffers[slot].address(), copyStream);
+        packer.pack(bucket, sourceAddresses, buffers[slot], copyStream);
         packed[slot].record(copyStream);
     }
 
     @Override
     public void close() {
         if (copyStream != null) {
-            copyStream.synchronize();
-            copyStream.close();
+            copyStream.synchronize(); // a pack may still read the packer's zero buffer and write a bucket buffer
         }
         closeAll();
     }
 
     private void closeAll() {
+        Pipelines.closeQuietly(copyStream);
         for (int i = 0; i < buffers.length; i++) {
-            close(packed[i]);
-            close(sent[i]);
-            close(buffers[i]);
+            Pipelines.closeQuietly(packed[i], sent[i], buffers[i]);
         }
-    }
-
-    private static void close(AutoCloseable c) {
-        if (c != null) {
-            try {
-                c.close();
-            } catch (Exception ignored) {
-                // closing after a device failure: the failure was reported already
-            }
-        }
+        Pipelines.closeQuietly(packer);
     }
 }

@@ -17,22 +17,37 @@ import java.time.Duration;
 
 /**
  * NCCL: the rendezvous is an {@code ncclUniqueId}; each rank creates a non-blocking communicator on its device;
- * each bucket is one {@code ncclBroadcast} of bytes from rank 0 (in place on the root).
+ * each bucket is one {@code ncclBroadcast} of bytes from rank 0 (in place on every rank).
  *
- * <p>Aborting: {@link NcclCommunicator} must not be aborted while another thread polls it, so
- * {@link Group#abort()} from another thread only raises a flag; the thread that owns the group aborts the
- * communicator at its next check, and a broadcast already in flight ends at the latest at the update's deadline,
- * when {@link NcclCommunicator#await} aborts it itself. Every rank is therefore released within the deadline.
+ * <p>Aborting: {@link Group#abort()} aborts the communicator at once from whichever thread calls it (the control
+ * plane's, when a peer is lost or reports an error; the deadline watchdog's). {@link NcclCommunicator} lets that
+ * abort wait for a native call in progress, and the rank's own wait in {@link NcclCommunicator#await} then ends,
+ * so every surviving rank fails as soon as its control plane hears of the failure, not at the deadline.
  */
 final class NcclTransport implements Transport {
     static final String NAME = "nccl";
     private final int device;
+    private final CommunicatorFactory communicators;
 
     NcclTransport(int device) {
+        this(device, NcclCommunicator::create);
+    }
+
+    NcclTransport(int device, CommunicatorFactory communicators) {
         if (device < 0) {
             throw new IllegalArgumentException("device must be non-negative: " + device);
         }
         this.device = device;
+        this.communicators = communicators;
+    }
+
+    /**
+     * Creates a rank's communicator: {@link NcclCommunicator#create}, except in tests on the single-rank fake NCCL,
+     * which give every rank a communicator of its own.
+     */
+    @FunctionalInterface
+    interface CommunicatorFactory {
+        NcclCommunicator create(NcclUniqueId id, int worldSize, int rank, Duration deadline);
     }
 
     @Override
@@ -79,7 +94,7 @@ final class NcclTransport implements Transport {
         Cuda.setDevice(device);
         NcclCommunicator comm;
         try {
-            comm = NcclCommunicator.create(id, worldSize, rank, remaining(deadlineNanos));
+            comm = communicators.create(id, worldSize, rank, remaining(deadlineNanos));
         } catch (PanamaNcclException e) {
             throw translate(e, "creating the NCCL communicator (rank " + rank + " of " + worldSize + ")");
         }
@@ -100,36 +115,17 @@ final class NcclTransport implements Transport {
         return new TransportException(kind, UpdateFailedException.UNKNOWN_RANK, what + " failed: " + e.getMessage(), e);
     }
 
-    /** One communicator and its stream, used by one thread at a time. */
-    static final class NcclGroup implements DeviceGroup {
+    /** One communicator and its stream: the owning thread broadcasts, waits and closes; any thread may abort. */
+    static final class NcclGroup extends GroupBase implements DeviceGroup {
         private final NcclCommunicator comm;
-        private final int rank;
-        private final int worldSize;
         private final CudaStream stream;
-        private volatile boolean abortRequested;
+        private volatile PanamaNcclException abortFailure;
         private boolean released;
-        private long calls;
 
         NcclGroup(NcclCommunicator comm, int rank, int worldSize, CudaStream stream) {
+            super(NAME, rank, worldSize);
             this.comm = comm;
-            this.rank = rank;
-            this.worldSize = worldSize;
             this.stream = stream;
-        }
-
-        @Override
-        public int rank() {
-            return rank;
-        }
-
-        @Override
-        public int worldSize() {
-            return worldSize;
-        }
-
-        @Override
-        public long collectiveCalls() {
-            return calls;
         }
 
         @Override
@@ -144,11 +140,14 @@ final class NcclTransport implements Transport {
                 stream.waitEvent(ready);
             }
             try {
-                comm.broadcast(rank == 0 ? bucket : null, bucket, bucket.byteSize(), NcclDataType.UINT8, 0, stream);
+                // In place on every rank: NCCL reads the send buffer on the root only.
+                comm.broadcast(bucket, bucket, bucket.byteSize(), NcclDataType.UINT8, 0, stream);
             } catch (NcclException e) {
                 throw translate(e, "ncclBroadcast of bucket " + tag.bucket() + " of version " + tag.version());
+            } catch (IllegalStateException e) {
+                throw abortedElsewhere(e);
             }
-            calls++;
+            countCall();
             done.record(stream);
         }
 
@@ -161,41 +160,41 @@ final class NcclTransport implements Transport {
                 released = true; // await aborted the communicator itself
                 stream.close();
                 throw translate(e, "waiting for the broadcast");
-            }
-            checkNotAborted();
-        }
-
-        /** Called on the owning thread: performs an abort another thread requested. */
-        private void checkNotAborted() {
-            if (abortRequested) {
-                release(true);
-                throw new TransportException(Kind.ABORTED, UpdateFailedException.UNKNOWN_RANK,
-                        "nccl group was aborted", null);
+            } catch (IllegalStateException e) {
+                throw abortedElsewhere(e);
             }
         }
 
+        /** The communicator refuses calls once another thread aborted it: that abort is the failure to report. */
+        private RuntimeException abortedElsewhere(IllegalStateException refused) {
+            if (!isAborted()) {
+                return refused;
+            }
+            TransportException aborted = abortedException(abortFailure);
+            aborted.addSuppressed(refused);
+            return aborted;
+        }
+
+        /** From any thread: ncclCommAbort now, which ends this rank's wait in {@link #await}. Never throws. */
         @Override
         public void abort() {
-            abortRequested = true;
+            markAborted();
+            try {
+                comm.abort();
+            } catch (PanamaNcclException e) {
+                abortFailure = e; // reported by the owning thread with the abort
+            }
         }
 
-        /** On the owning thread (the update's): aborts if an abort was requested, else finalizes. Idempotent. */
+        /** On the owning thread: finalizes the communicator (nothing to do after an abort) and frees the stream. */
         @Override
         public void close() {
-            release(abortRequested);
-        }
-
-        private void release(boolean abort) {
             if (released) {
                 return;
             }
             released = true;
             try {
-                if (abort) {
-                    comm.abort();
-                } else {
-                    comm.close();
-                }
+                comm.close();
             } finally {
                 stream.close();
             }

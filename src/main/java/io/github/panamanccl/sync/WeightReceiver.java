@@ -204,7 +204,7 @@ public final class WeightReceiver implements AutoCloseable {
         try {
             connection.send(new Ready(version));
             long callsBefore = group.collectiveCalls();
-            pipeline.receive(version, (Transport.HostGroup) group, rank, start, deadlineNanos, listener::onBucket);
+            pipeline.receive(version, group, rank, start, deadlineNanos, listener::onBucket);
             current.throwIfFailed();
             pipeline.applyStaged(version, deadlineNanos);
             state = new ReceiverState.Committed(version);
@@ -438,19 +438,13 @@ public final class WeightReceiver implements AutoCloseable {
 
         /** Bound of every control-plane read and write; default 10 s. */
         public Builder ioTimeout(Duration timeout) {
-            if (timeout.isNegative() || timeout.isZero()) {
-                throw new IllegalArgumentException("ioTimeout must be positive: " + timeout);
-            }
-            this.ioTimeout = timeout;
+            this.ioTimeout = Arguments.positive("ioTimeout", timeout);
             return this;
         }
 
         /** Largest control frame accepted from the sender (the plan travels in one); default 64 MiB. */
         public Builder maxFrameBytes(int bytes) {
-            if (bytes < 1024) {
-                throw new IllegalArgumentException("maxFrameBytes must be at least 1024: " + bytes);
-            }
-            this.maxFrameBytes = bytes;
+            this.maxFrameBytes = Arguments.atLeast("maxFrameBytes", bytes, 1024);
             return this;
         }
 

@@ -150,10 +150,7 @@ public final class WeightSender implements AutoCloseable {
      * @throws BucketCorruptedException a receiver got a bucket that failed validation
      */
     public UpdateReport publish(long version, Duration deadline) {
-        Objects.requireNonNull(deadline, "deadline");
-        if (deadline.isNegative() || deadline.isZero()) {
-            throw new IllegalArgumentException("deadline must be positive: " + deadline);
-        }
+        Arguments.positive("deadline", deadline);
         synchronized (publishLock) {
             if (closed) {
                 throw new IllegalStateException("sender is closed");
@@ -609,19 +606,13 @@ public final class WeightSender implements AutoCloseable {
 
         /** Bound of every control-plane read and write; heartbeats run at a third of it. Default 10 s. */
         public Builder ioTimeout(Duration timeout) {
-            if (timeout.isNegative() || timeout.isZero()) {
-                throw new IllegalArgumentException("ioTimeout must be positive: " + timeout);
-            }
-            this.ioTimeout = timeout;
+            this.ioTimeout = Arguments.positive("ioTimeout", timeout);
             return this;
         }
 
         /** Largest control frame accepted from an authenticated receiver; default 64 MiB. */
         public Builder maxFrameBytes(int bytes) {
-            if (bytes < HANDSHAKE_FRAME_BYTES) {
-                throw new IllegalArgumentException("maxFrameBytes must be at least " + HANDSHAKE_FRAME_BYTES + ": " + bytes);
-            }
-            this.maxFrameBytes = bytes;
+            this.maxFrameBytes = Arguments.atLeast("maxFrameBytes", bytes, HANDSHAKE_FRAME_BYTES);
             return this;
         }
 

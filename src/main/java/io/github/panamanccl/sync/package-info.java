@@ -22,7 +22,7 @@
  *
  * <h2>Pipeline and memory</h2>
  * Sender: two bucket buffers; bucket k+1 is packed (host: packer thread; device: copy stream, one
- * {@code cudaMemcpyBatchAsync}) while bucket k is broadcast; events (device) or futures (host) order pack before
+ * {@code cudaMemcpyBatchAsync}, padding zeroed in the same batch) while bucket k is broadcast; events (device) or futures (host) order pack before
  * broadcast and broadcast before the next pack into the same buffer. Receiver, {@link
  * io.github.panamanccl.sync.CommitMode#IN_PLACE}: two bucket buffers, bucket k applied while k+1 arrives, a buffer
  * refilled only after its bucket was applied; a failure after the first applied bucket leaves the receiver
@@ -36,9 +36,12 @@
  *
  * <h2>Deadlines and failure</h2>
  * Every update has a deadline. The first failure (deadline watchdog, a receiver's FAILED, a lost control
- * connection, a transport error) aborts the transport group; the sender then sends ABORT naming the rank at fault,
- * so every surviving rank throws a typed {@link io.github.panamanccl.sync.UpdateFailedException} within the
- * deadline plus a small slack (a receiver waits at most 500 ms for the ABORT to learn the root cause). The next
- * {@code publish} forms a new group with whichever receivers are connected then.
+ * connection, a transport error) aborts the transport group from the thread that saw it (for NCCL an
+ * {@code ncclCommAbort} that ends the rank's own wait at once); the sender then sends ABORT naming the rank at
+ * fault, and each surviving receiver aborts its group on receipt, so every rank throws a typed
+ * {@link io.github.panamanccl.sync.UpdateFailedException} promptly, at the latest at the deadline plus a small
+ * slack (a receiver waits at most 500 ms for the ABORT to learn the root cause). Forming an NCCL group is the
+ * exception: communicator creation cannot be cut short, so a rank lost while the group forms is noticed at the
+ * deadline. The next {@code publish} forms a new group with whichever receivers are connected then.
  */
 package io.github.panamanccl.sync;
