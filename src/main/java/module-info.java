@@ -7,11 +7,9 @@ module io.github.panamanccl {
     requires info.picocli;
 
     exports io.github.panamanccl;
-
-    // Each package adds its line when it gets its first class:
-    // exports io.github.panamanccl.bucket; exports io.github.panamanccl.sync;
-    opens io.github.panamanccl.cli to info.picocli;
-
     exports io.github.panamanccl.bucket;
     exports io.github.panamanccl.sync;
+
+    // picocli reads and sets the annotated fields of the command classes reflectively.
+    opens io.github.panamanccl.cli to info.picocli;
 }

@@ -1,5 +1,7 @@
 package io.github.panamanccl.bucket;
 
+import io.github.panamanccl.DeviceMemory;
+
 import java.lang.foreign.MemorySegment;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -31,9 +33,10 @@ import java.util.Objects;
  *     {@value #MAX_PIECES} pieces, {@value #MAX_TOTAL_NAME_BYTES} name bytes in all.</li>
  * </ul>
  *
- * <p>Views: a tensor stored in one piece can be viewed in place inside its bucket ({@link #hostView}); a split
- * tensor cannot (its bytes are not contiguous) — scatter it into a destination ({@link HostBucketPacker#scatter})
- * and view that ({@link HostTensorView#of}). {@link #piecesOf(int)} gives the byte ranges of any tensor.
+ * <p>Views: a tensor stored in one piece can be viewed in place inside its bucket ({@link #hostView},
+ * {@link #deviceView}); a split tensor cannot (its bytes are not contiguous): scatter it into a destination
+ * ({@link HostBucketPacker#scatter}, {@link DeviceBucketPacker#scatter}) and view that ({@link HostTensorView#of},
+ * {@link DeviceTensorView#of}). {@link #piecesOf(int)} gives the byte ranges of any tensor.
  *
  * <p>Storage is a handful of primitive arrays (about 40 bytes per tensor besides the specs).
  */
@@ -357,6 +360,25 @@ public final class BucketPlan {
         requireSinglePiece(tensor);
         requireBucketBytes(pieceBucket[p], bucket.byteSize());
         return new HostTensorView(tensors[tensor], pieceOffset[p], bucket.asSlice(pieceOffset[p], pieceLength[p]));
+    }
+
+    /**
+     * A view of a single-piece tensor inside its bucket's device memory: an address and a size for native code;
+     * no copy, no native call.
+     *
+     * @param tensor tensor index
+     * @param bucket device memory of bucket {@code piecesOf(tensor).get(0).bucket()} (at least its byte size);
+     *               for an empty tensor any device memory
+     * @throws IllegalArgumentException when the tensor is split, or the memory is smaller than the bucket
+     */
+    public DeviceTensorView deviceView(int tensor, DeviceMemory bucket) {
+        int p = firstPiece[tensor];
+        if (firstPiece[tensor + 1] == p) {
+            return new DeviceTensorView(tensors[tensor], 0, bucket.slice(0, 0));
+        }
+        requireSinglePiece(tensor);
+        requireBucketBytes(pieceBucket[p], bucket.byteSize());
+        return new DeviceTensorView(tensors[tensor], pieceOffset[p], bucket.slice(pieceOffset[p], pieceLength[p]));
     }
 
     private void requireSinglePiece(int tensor) {

@@ -1,5 +1,7 @@
 package io.github.panamanccl.bucket;
 
+import io.github.panamanccl.NcclDataType;
+
 import java.util.Optional;
 
 /**
@@ -10,18 +12,18 @@ import java.util.Optional;
  * meaning across format versions.
  */
 public enum DType {
-    BOOL("bool", 1, 0, "UINT8"),
-    UINT8("uint8", 1, 1, "UINT8"),
-    INT8("int8", 1, 2, "INT8"),
+    BOOL("bool", 1, 0, NcclDataType.UINT8),
+    UINT8("uint8", 1, 1, NcclDataType.UINT8),
+    INT8("int8", 1, 2, NcclDataType.INT8),
     INT16("int16", 2, 3, null),
-    INT32("int32", 4, 4, "INT32"),
-    INT64("int64", 8, 5, "INT64"),
-    FLOAT16("float16", 2, 6, "FLOAT16"),
-    BFLOAT16("bfloat16", 2, 7, "BFLOAT16"),
-    FLOAT32("float32", 4, 8, "FLOAT32"),
-    FLOAT64("float64", 8, 9, "FLOAT64"),
-    FLOAT8_E4M3FN("float8_e4m3fn", 1, 10, "FLOAT8_E4M3"),
-    FLOAT8_E5M2("float8_e5m2", 1, 11, "FLOAT8_E5M2");
+    INT32("int32", 4, 4, NcclDataType.INT32),
+    INT64("int64", 8, 5, NcclDataType.INT64),
+    FLOAT16("float16", 2, 6, NcclDataType.FLOAT16),
+    BFLOAT16("bfloat16", 2, 7, NcclDataType.BFLOAT16),
+    FLOAT32("float32", 4, 8, NcclDataType.FLOAT32),
+    FLOAT64("float64", 8, 9, NcclDataType.FLOAT64),
+    FLOAT8_E4M3FN("float8_e4m3fn", 1, 10, NcclDataType.FLOAT8_E4M3),
+    FLOAT8_E5M2("float8_e5m2", 1, 11, NcclDataType.FLOAT8_E5M2);
 
     /** The largest {@link #byteSize()} of any type. */
     public static final int MAX_BYTE_SIZE = 8;
@@ -37,13 +39,13 @@ public enum DType {
     private final String torchName;
     private final int byteSize;
     private final int code;
-    private final String ncclTypeName;
+    private final NcclDataType ncclType;
 
-    DType(String torchName, int byteSize, int code, String ncclTypeName) {
+    DType(String torchName, int byteSize, int code, NcclDataType ncclType) {
         this.torchName = torchName;
         this.byteSize = byteSize;
         this.code = code;
-        this.ncclTypeName = ncclTypeName;
+        this.ncclType = ncclType;
     }
 
     /** The PyTorch name, e.g. {@code "bfloat16"}. */
@@ -70,12 +72,12 @@ public enum DType {
     }
 
     /**
-     * The name of the matching {@code NcclDataType} constant, empty where NCCL has none (int16).
-     * {@code bool} maps to {@code UINT8}, as in PyTorch's NCCL process group. Buckets themselves are always
-     * broadcast as raw bytes ({@code UINT8}); this is for sending a single typed tensor.
+     * The matching NCCL datatype, empty where NCCL has none (int16). {@code bool} maps to {@code UINT8}, as in
+     * PyTorch's NCCL process group. Buckets themselves are always broadcast as raw bytes ({@code UINT8}); this is
+     * for sending a single typed tensor.
      */
-    public Optional<String> ncclTypeName() {
-        return Optional.ofNullable(ncclTypeName);
+    public Optional<NcclDataType> ncclDataType() {
+        return Optional.ofNullable(ncclType);
     }
 
     /**

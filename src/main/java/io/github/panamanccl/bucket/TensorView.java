@@ -4,7 +4,7 @@ package io.github.panamanccl.bucket;
  * A tensor's bytes in some memory, described by its spec. Making a view never copies and never calls native code.
  * Host views ({@link HostTensorView}) can be read from Java; device views only carry an address and a size.
  */
-public interface TensorView {
+public sealed interface TensorView permits HostTensorView, DeviceTensorView {
     /** The tensor described. */
     TensorSpec spec();
 

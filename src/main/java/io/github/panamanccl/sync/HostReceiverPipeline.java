@@ -16,7 +16,7 @@ import java.util.function.Consumer;
  * bucket was applied. {@link CommitMode#STAGED}: one staging area of the plan's total bucket bytes; every bucket
  * lands at its own offset, nothing is applied until all arrived and validated, then all are applied in order.
  */
-final class HostReceiverPipeline implements AutoCloseable {
+final class HostReceiverPipeline implements ReceiverPipeline {
     /** Applies one validated bucket: scatter into destinations, or hand to the application. */
     interface Applier {
         void apply(long version, int bucket, MemorySegment bytes) throws Exception;
@@ -65,8 +65,8 @@ final class HostReceiverPipeline implements AutoCloseable {
         return (version, bucket, bytes) -> consumer.accept(new ReceivedBucket(plan, version, bucket, bytes));
     }
 
-    /** True once this update wrote to the destinations (or handed a bucket to the application). */
-    boolean touched() {
+    @Override
+    public boolean touched() {
         return touched;
     }
 
@@ -74,8 +74,10 @@ final class HostReceiverPipeline implements AutoCloseable {
      * Receives every bucket of one update; in place, also applies them. Before returning normally every applied
      * bucket has been applied.
      */
-    void receive(long version, Transport.HostGroup group, int rank, long startNanos, long deadlineNanos,
+    @Override
+    public void receive(long version, Transport.Group anyGroup, int rank, long startNanos, long deadlineNanos,
             Consumer<BucketProgress> progress) {
+        Transport.HostGroup group = (Transport.HostGroup) anyGroup;
         touched = false;
         // A previous, failed update may have left an apply task running on a buffer we are about to fill.
         for (int i = 0; i < 2; i++) {
@@ -112,7 +114,8 @@ final class HostReceiverPipeline implements AutoCloseable {
     }
 
     /** Staged mode, after every bucket arrived and validated: applies them all, in order, on this thread. */
-    void applyStaged(long version) throws Exception {
+    @Override
+    public void applyStaged(long version, long deadlineNanos) throws Exception {
         if (mode != CommitMode.STAGED) {
             return;
         }
@@ -126,8 +129,8 @@ final class HostReceiverPipeline implements AutoCloseable {
         return mode == CommitMode.STAGED ? slots[bucket] : slots[bucket % 2].asSlice(0, plan.bucketByteSize(bucket));
     }
 
-    /** Bytes of native memory this pipeline holds: staging or two bucket buffers. */
-    long bufferBytes() {
+    @Override
+    public long bufferBytes() {
         long bytes = 0;
         for (MemorySegment s : slots) {
             bytes += s.byteSize();

@@ -13,7 +13,7 @@ import java.util.function.Consumer;
  * bucket k is broadcast from the other. A buffer is packed again only after the broadcast that read it has
  * returned, i.e. after every receiver's connection has taken all of its bytes.
  */
-final class HostSenderPipeline implements AutoCloseable {
+final class HostSenderPipeline implements SenderPipeline {
     private final BucketPlan plan;
     private final MemorySegment[] sources;
     private final NativeMemoryLedger.TrackedArena arena = new NativeMemoryLedger.TrackedArena();
@@ -30,9 +30,10 @@ final class HostSenderPipeline implements AutoCloseable {
         }
     }
 
-    /** Packs and broadcasts every bucket of one update, in order. */
-    void run(long version, Transport.HostGroup group, long startNanos, long deadlineNanos,
+    @Override
+    public void run(long version, Transport.Group anyGroup, long startNanos, long deadlineNanos,
             Consumer<BucketProgress> progress) {
+        Transport.HostGroup group = (Transport.HostGroup) anyGroup;
         int n = plan.bucketCount();
         Future<?>[] packed = new Future<?>[2];
         if (n > 0) {

@@ -205,37 +205,16 @@ final class HostTcpTransport implements Transport {
         }
     }
 
-    /** Common state: abort flag and call count. */
-    private abstract static class TcpGroup implements HostGroup {
-        private final int rank;
-        private final int worldSize;
-        private volatile boolean aborted;
-        private long calls;
-
+    /** A rank of a host-tcp group: broadcasts move bytes through {@link #transfer}; abort closes the channels. */
+    private abstract static class TcpGroup extends GroupBase implements HostGroup {
         TcpGroup(int rank, int worldSize) {
-            this.rank = rank;
-            this.worldSize = worldSize;
-        }
-
-        @Override
-        public int rank() {
-            return rank;
-        }
-
-        @Override
-        public int worldSize() {
-            return worldSize;
-        }
-
-        @Override
-        public long collectiveCalls() {
-            return calls;
+            super(NAME, rank, worldSize);
         }
 
         @Override
         public void broadcast(MemorySegment bucket, BucketTag tag, long deadlineNanos) {
             checkNotAborted();
-            calls++;
+            countCall();
             try {
                 transfer(bucket, tag, deadlineNanos);
             } catch (IOException e) {
@@ -255,16 +234,9 @@ final class HostTcpTransport implements Transport {
 
         abstract void closeChannels();
 
-        void checkNotAborted() {
-            if (aborted) {
-                throw new TransportException(Kind.ABORTED, UpdateFailedException.UNKNOWN_RANK,
-                        "host-tcp group was aborted", null);
-            }
-        }
-
         @Override
         public void abort() {
-            aborted = true;
+            markAborted();
             closeChannels();
         }
 

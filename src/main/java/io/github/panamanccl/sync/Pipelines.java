@@ -61,6 +61,22 @@ final class Pipelines {
         }
     }
 
+    /**
+     * Closes each resource in order, null ones skipped, ignoring failures: it runs after an update failed (or
+     * while a pipeline is torn down), and that failure is the one reported.
+     */
+    static void closeQuietly(AutoCloseable... resources) {
+        for (AutoCloseable resource : resources) {
+            if (resource != null) {
+                try {
+                    resource.close();
+                } catch (Exception ignored) {
+                    // see above
+                }
+            }
+        }
+    }
+
     static double seconds(long nanos) {
         return nanos / 1e9;
     }

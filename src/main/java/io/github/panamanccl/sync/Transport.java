@@ -1,5 +1,9 @@
 package io.github.panamanccl.sync;
 
+import io.github.panamanccl.CudaEvent;
+import io.github.panamanccl.CudaStream;
+import io.github.panamanccl.DeviceMemory;
+
 import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
 
@@ -18,6 +22,15 @@ public interface Transport {
     /** The host TCP transport: buckets in host memory, one TCP connection from the root to each receiver. */
     static Transport hostTcp() {
         return HostTcpTransport.INSTANCE;
+    }
+
+    /**
+     * The NCCL transport: buckets in device memory on CUDA device {@code device}, one {@code ncclBroadcast} per
+     * bucket on a non-blocking communicator polled with {@code ncclCommGetAsyncError} until the deadline (then
+     * aborted). No checksum: NCCL's own transport integrity is relied on, and a CRC would cost a device pass.
+     */
+    static Transport nccl(int device) {
+        return new NcclTransport(device);
     }
 
     /** Name the sender announces and receivers check, e.g. {@code "host-tcp"}. */
@@ -74,6 +87,28 @@ public interface Transport {
          * @throws TransportException on deadline, peer failure, corruption or abort
          */
         void broadcast(MemorySegment bucket, BucketTag tag, long deadlineNanos);
+    }
+
+    /**
+     * A group whose buckets live in device memory. Work is ordered on the group's stream by CUDA events, so the
+     * host only enqueues and then waits.
+     */
+    interface DeviceGroup extends Group {
+        /**
+         * Enqueues the broadcast of {@code bucket} on {@link #stream()}: after {@code ready} (recorded by whoever
+         * filled or last read the buffer; may be null), then records {@code done}. Root sends, receivers fill.
+         */
+        void broadcast(DeviceMemory bucket, BucketTag tag, CudaEvent ready, CudaEvent done);
+
+        /**
+         * Waits until everything enqueued has completed, watching for peer errors.
+         *
+         * @throws TransportException on deadline (the group is aborted), peer error or abort
+         */
+        void await(long deadlineNanos);
+
+        /** The stream broadcasts run on. */
+        CudaStream stream();
     }
 
     /** Identifies one broadcast so a receiver can check it got the bucket it expects. */

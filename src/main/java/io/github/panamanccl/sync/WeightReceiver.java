@@ -1,5 +1,6 @@
 package io.github.panamanccl.sync;
 
+import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.PlanCodec;
 import io.github.panamanccl.sync.Wire.Abort;
@@ -69,7 +70,7 @@ public final class WeightReceiver implements AutoCloseable {
     private final Transport transport;
     private final CommitMode mode;
     private final SyncListener listener;
-    private final HostReceiverPipeline pipeline;
+    private final ReceiverPipeline pipeline;
     private final ScheduledExecutorService scheduler;
     private final Object updateLock = new Object();
     private volatile ReceiverState state = new ReceiverState.Empty();
@@ -90,14 +91,29 @@ public final class WeightReceiver implements AutoCloseable {
         this.mode = b.mode;
         this.listener = b.listener;
         this.scheduler = scheduler;
-        HostReceiverPipeline.Applier applier = b.consumer != null
-                ? HostReceiverPipeline.deliverTo(plan, b.consumer)
-                : HostReceiverPipeline.scatterInto(plan, Tensors.resolve(plan, b.destinations, "destination"));
-        this.pipeline = new HostReceiverPipeline(plan, mode, applier);
+        this.pipeline = pipelineFor(plan, b);
     }
 
     public static Builder builder() {
         return new Builder();
+    }
+
+    private static ReceiverPipeline pipelineFor(BucketPlan plan, Builder b) {
+        if (b.transport instanceof NcclTransport nccl) {
+            if (b.deviceDestinations == null) {
+                throw new IllegalStateException("the nccl transport needs scatterIntoDevice(...) (delivered mode is "
+                        + "host-only)");
+            }
+            return new DeviceReceiverPipeline(plan, nccl.device(), b.mode,
+                    Tensors.resolveDevice(plan, b.deviceDestinations, "destination"));
+        }
+        if (b.deviceDestinations != null) {
+            throw new IllegalStateException("device destinations need the nccl transport");
+        }
+        HostReceiverPipeline.Applier applier = b.consumer != null
+                ? HostReceiverPipeline.deliverTo(plan, b.consumer)
+                : HostReceiverPipeline.scatterInto(plan, Tensors.resolve(plan, b.destinations, "destination"));
+        return new HostReceiverPipeline(plan, b.mode, applier);
     }
 
     /** The plan learned from the sender. */
@@ -110,7 +126,7 @@ public final class WeightReceiver implements AutoCloseable {
         return state;
     }
 
-    /** Bytes of native memory held for bucket buffers or staging. */
+    /** Bytes held for bucket buffers or staging (host or device memory, by transport). */
     public long bufferBytes() {
         return pipeline.bufferBytes();
     }
@@ -188,9 +204,9 @@ public final class WeightReceiver implements AutoCloseable {
         try {
             connection.send(new Ready(version));
             long callsBefore = group.collectiveCalls();
-            pipeline.receive(version, (Transport.HostGroup) group, rank, start, deadlineNanos, listener::onBucket);
+            pipeline.receive(version, group, rank, start, deadlineNanos, listener::onBucket);
             current.throwIfFailed();
-            pipeline.applyStaged(version);
+            pipeline.applyStaged(version, deadlineNanos);
             state = new ReceiverState.Committed(version);
             connection.send(new Done(version));
             UpdateReport report = new UpdateReport(version, rank, transport.name(), plan.totalBucketBytes(),
@@ -338,6 +354,7 @@ public final class WeightReceiver implements AutoCloseable {
         private String expectedFingerprint;
         private CommitMode mode = CommitMode.STAGED;
         private Map<String, MemorySegment> destinations;
+        private Map<String, DeviceMemory> deviceDestinations;
         private BucketConsumer consumer;
         private Transport transport = Transport.hostTcp();
         private SyncListener listener = new SyncListener() { };
@@ -385,6 +402,18 @@ public final class WeightReceiver implements AutoCloseable {
         public Builder scatterInto(Map<String, MemorySegment> destinations) {
             this.destinations = Map.copyOf(destinations);
             this.consumer = null;
+            this.deviceDestinations = null;
+            return this;
+        }
+
+        /**
+         * Scatter mode on the device ({@link Transport#nccl} transport): every tensor of the plan, by name; one
+         * batched copy per bucket.
+         */
+        public Builder scatterIntoDevice(Map<String, DeviceMemory> destinations) {
+            this.deviceDestinations = Map.copyOf(destinations);
+            this.destinations = null;
+            this.consumer = null;
             return this;
         }
 
@@ -392,6 +421,7 @@ public final class WeightReceiver implements AutoCloseable {
         public Builder deliverTo(BucketConsumer consumer) {
             this.consumer = Objects.requireNonNull(consumer, "consumer");
             this.destinations = null;
+            this.deviceDestinations = null;
             return this;
         }
 
@@ -408,19 +438,13 @@ public final class WeightReceiver implements AutoCloseable {
 
         /** Bound of every control-plane read and write; default 10 s. */
         public Builder ioTimeout(Duration timeout) {
-            if (timeout.isNegative() || timeout.isZero()) {
-                throw new IllegalArgumentException("ioTimeout must be positive: " + timeout);
-            }
-            this.ioTimeout = timeout;
+            this.ioTimeout = Arguments.positive("ioTimeout", timeout);
             return this;
         }
 
         /** Largest control frame accepted from the sender (the plan travels in one); default 64 MiB. */
         public Builder maxFrameBytes(int bytes) {
-            if (bytes < 1024) {
-                throw new IllegalArgumentException("maxFrameBytes must be at least 1024: " + bytes);
-            }
-            this.maxFrameBytes = bytes;
+            this.maxFrameBytes = Arguments.atLeast("maxFrameBytes", bytes, 1024);
             return this;
         }
 
@@ -438,8 +462,8 @@ public final class WeightReceiver implements AutoCloseable {
             if (token == null) {
                 throw new IllegalStateException("token(...) is required");
             }
-            if ((destinations == null) == (consumer == null)) {
-                throw new IllegalStateException("exactly one of scatterInto(...) or deliverTo(...) is required");
+            if ((destinations != null ? 1 : 0) + (consumer != null ? 1 : 0) + (deviceDestinations != null ? 1 : 0) != 1) {
+                throw new IllegalStateException("exactly one of scatterInto, scatterIntoDevice or deliverTo is required");
             }
             InetAddress address;
             try {

@@ -1,5 +1,6 @@
 package io.github.panamanccl.sync;
 
+import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.BucketPlanner;
 import io.github.panamanccl.bucket.PlanCodec;
@@ -72,7 +73,7 @@ public final class WeightSender implements AutoCloseable {
     private final int maxFrameBytes;
     private final ServerSocketChannel server;
     private final ScheduledExecutorService scheduler;
-    private final HostSenderPipeline pipeline;
+    private final SenderPipeline pipeline;
     private final AtomicLong nextMemberId = new AtomicLong(1);
     private final List<Member> members = new ArrayList<>(); // guarded by itself
     private final Object publishLock = new Object();
@@ -85,7 +86,7 @@ public final class WeightSender implements AutoCloseable {
     private long lastPublished = Long.MIN_VALUE;
     private volatile ActiveUpdate active;
 
-    private WeightSender(Builder b, BucketPlan plan, MemorySegment[] sources) throws IOException {
+    private WeightSender(Builder b, BucketPlan plan, SenderPipeline pipeline) throws IOException {
         this.plan = plan;
         this.planBytes = PlanCodec.encode(plan);
         this.fingerprint = HexFormat.of().parseHex(plan.fingerprint());
@@ -98,7 +99,7 @@ public final class WeightSender implements AutoCloseable {
         this.maxFrameBytes = b.maxFrameBytes;
         this.scheduler = Executors.newScheduledThreadPool(2,
                 task -> Thread.ofPlatform().daemon().name("sync-sender-timer").unstarted(task));
-        this.pipeline = new HostSenderPipeline(plan, sources);
+        this.pipeline = pipeline;
         ServerSocketChannel listening = ServerSocketChannel.open();
         try {
             listening.bind(new InetSocketAddress(bindAddress, b.port), 64);
@@ -149,10 +150,7 @@ public final class WeightSender implements AutoCloseable {
      * @throws BucketCorruptedException a receiver got a bucket that failed validation
      */
     public UpdateReport publish(long version, Duration deadline) {
-        Objects.requireNonNull(deadline, "deadline");
-        if (deadline.isNegative() || deadline.isZero()) {
-            throw new IllegalArgumentException("deadline must be positive: " + deadline);
-        }
+        Arguments.positive("deadline", deadline);
         synchronized (publishLock) {
             if (closed) {
                 throw new IllegalStateException("sender is closed");
@@ -201,7 +199,7 @@ public final class WeightSender implements AutoCloseable {
         }
         Transport.Group g = group;
         long callsBefore = g.collectiveCalls();
-        pipeline.run(version, (Transport.HostGroup) g, start, deadlineNanos, listener::onBucket);
+        pipeline.run(version, g, start, deadlineNanos, listener::onBucket);
         update.throwIfFailed();
         List<Integer> acknowledged = new ArrayList<>();
         for (Member m : ranks) {
@@ -416,8 +414,13 @@ public final class WeightSender implements AutoCloseable {
         @Override
         public void onMessage(ControlConnection connection, Message message) {
             ActiveUpdate update = active;
-            if (update != null && message instanceof Failed f && f.version() == update.version) {
+            if (update == null) {
+                return;
+            }
+            if (message instanceof Failed f && f.version() == update.version) {
                 update.fail(fromReceiver(member, f.reason(), f.message()));
+            } else if (message instanceof Done d && d.version() == update.version) {
+                update.committed.add(member); // its later disconnect no longer concerns this update
             }
         }
 
@@ -428,7 +431,7 @@ public final class WeightSender implements AutoCloseable {
                 members.notifyAll();
             }
             ActiveUpdate update = active;
-            if (update != null && update.members.contains(member)) {
+            if (update != null && update.members.contains(member) && !update.committed.contains(member)) {
                 update.fail(new Failure(Reason.PEER_LOST, member.rank, "receiver " + member + " lost its control "
                         + "connection: " + ControlConnection.describe(cause), cause));
             }
@@ -460,6 +463,7 @@ public final class WeightSender implements AutoCloseable {
         final AtomicReference<Failure> failure = new AtomicReference<>();
         volatile Transport.Group group;
         volatile List<Member> members = List.of();
+        final java.util.Set<Member> committed = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
         ActiveUpdate(long version) {
             this.version = version;
@@ -521,6 +525,7 @@ public final class WeightSender implements AutoCloseable {
         private List<TensorSpec> inventory;
         private long bucketCapBytes;
         private Map<String, MemorySegment> hostSources;
+        private Map<String, DeviceMemory> deviceSources;
         private int receivers;
         private byte[] token;
         private InetAddress bindAddress = InetAddress.getLoopbackAddress();
@@ -546,9 +551,20 @@ public final class WeightSender implements AutoCloseable {
             return this;
         }
 
-        /** The tensors to publish, by name, in host memory; every tensor of the plan, each exactly its byte size. */
+        /**
+         * The tensors to publish, by name, in host memory (host transport); every tensor of the plan, each exactly
+         * its byte size. Read at every publish.
+         */
         public Builder hostSources(Map<String, MemorySegment> sources) {
             this.hostSources = Map.copyOf(sources);
+            this.deviceSources = null;
+            return this;
+        }
+
+        /** The tensors to publish, by name, in device memory ({@link Transport#nccl} transport). */
+        public Builder deviceSources(Map<String, DeviceMemory> sources) {
+            this.deviceSources = Map.copyOf(sources);
+            this.hostSources = null;
             return this;
         }
 
@@ -590,19 +606,13 @@ public final class WeightSender implements AutoCloseable {
 
         /** Bound of every control-plane read and write; heartbeats run at a third of it. Default 10 s. */
         public Builder ioTimeout(Duration timeout) {
-            if (timeout.isNegative() || timeout.isZero()) {
-                throw new IllegalArgumentException("ioTimeout must be positive: " + timeout);
-            }
-            this.ioTimeout = timeout;
+            this.ioTimeout = Arguments.positive("ioTimeout", timeout);
             return this;
         }
 
         /** Largest control frame accepted from an authenticated receiver; default 64 MiB. */
         public Builder maxFrameBytes(int bytes) {
-            if (bytes < HANDSHAKE_FRAME_BYTES) {
-                throw new IllegalArgumentException("maxFrameBytes must be at least " + HANDSHAKE_FRAME_BYTES + ": " + bytes);
-            }
-            this.maxFrameBytes = bytes;
+            this.maxFrameBytes = Arguments.atLeast("maxFrameBytes", bytes, HANDSHAKE_FRAME_BYTES);
             return this;
         }
 
@@ -617,13 +627,22 @@ public final class WeightSender implements AutoCloseable {
             if ((plan == null) == (inventory == null)) {
                 throw new IllegalStateException("exactly one of plan(...) or inventory(...) is required");
             }
-            if (hostSources == null) {
-                throw new IllegalStateException("hostSources(...) is required");
-            }
             BucketPlan resolved = plan != null ? plan : BucketPlanner.plan(inventory, bucketCapBytes);
-            MemorySegment[] sources = Tensors.resolve(resolved, hostSources, "source");
+            SenderPipeline pipeline;
+            if (transport instanceof NcclTransport nccl) {
+                if (deviceSources == null) {
+                    throw new IllegalStateException("the nccl transport needs deviceSources(...)");
+                }
+                pipeline = new DeviceSenderPipeline(resolved, nccl.device(),
+                        Tensors.resolveDevice(resolved, deviceSources, "source"));
+            } else {
+                if (hostSources == null) {
+                    throw new IllegalStateException("the " + transport.name() + " transport needs hostSources(...)");
+                }
+                pipeline = new HostSenderPipeline(resolved, Tensors.resolve(resolved, hostSources, "source"));
+            }
             try {
-                return new WeightSender(this, resolved, sources);
+                return new WeightSender(this, resolved, pipeline);
             } catch (IOException e) {
                 throw new SyncException("cannot listen on " + bindAddress + ":" + port + ": " + e.getMessage(), e);
             }

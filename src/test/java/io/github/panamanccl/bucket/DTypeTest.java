@@ -1,5 +1,6 @@
 package io.github.panamanccl.bucket;
 
+import io.github.panamanccl.NcclDataType;
 import org.junit.jupiter.api.Test;
 
 import java.util.HashSet;
@@ -42,10 +43,13 @@ class DTypeTest {
 
     @Test
     void ncclTypesWhereNcclHasThem() {
-        assertEquals(Optional.of("BFLOAT16"), DType.BFLOAT16.ncclTypeName());
-        assertEquals(Optional.of("FLOAT8_E4M3"), DType.FLOAT8_E4M3FN.ncclTypeName());
-        assertEquals(Optional.of("UINT8"), DType.BOOL.ncclTypeName());
-        assertEquals(Optional.empty(), DType.INT16.ncclTypeName());
+        assertEquals(Optional.of(NcclDataType.BFLOAT16), DType.BFLOAT16.ncclDataType());
+        assertEquals(Optional.of(NcclDataType.FLOAT8_E4M3), DType.FLOAT8_E4M3FN.ncclDataType());
+        assertEquals(Optional.of(NcclDataType.UINT8), DType.BOOL.ncclDataType());
+        assertEquals(Optional.empty(), DType.INT16.ncclDataType());
+        for (DType type : DType.values()) {
+            type.ncclDataType().ifPresent(nccl -> assertEquals(type.byteSize(), nccl.byteSize(), type.torchName()));
+        }
         assertTrue(DType.FLOAT8_E5M2.isFloatingPoint());
         assertFalse(DType.INT8.isFloatingPoint());
     }

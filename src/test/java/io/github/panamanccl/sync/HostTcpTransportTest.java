@@ -7,6 +7,9 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -24,78 +27,93 @@ class HostTcpTransportTest {
         return System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
     }
 
+    /** A formed host-tcp group of every rank in this process; {@code rank(r)} is rank r's side. */
+    private record Ranks(List<Transport.HostGroup> groups) implements AutoCloseable {
+        static Ranks form(int worldSize) throws Exception {
+            Transport t = Transport.hostTcp();
+            try (ExecutorService connecting = Executors.newFixedThreadPool(worldSize - 1);
+                 Transport.Rendezvous rv = t.openRendezvous(LOOPBACK, worldSize)) {
+                byte[] bytes = rv.bytes();
+                List<Future<Transport.Group>> members = new ArrayList<>();
+                for (int r = 1; r < worldSize; r++) {
+                    int rank = r;
+                    members.add(connecting.submit(() -> t.connect(bytes, LOOPBACK, rank, worldSize, deadline(5000))));
+                }
+                List<Transport.HostGroup> groups = new ArrayList<>();
+                groups.add((Transport.HostGroup) rv.awaitGroup(deadline(5000)));
+                for (Future<Transport.Group> member : members) {
+                    groups.add((Transport.HostGroup) member.get());
+                }
+                return new Ranks(groups);
+            }
+        }
+
+        Transport.HostGroup rank(int rank) {
+            return groups.get(rank);
+        }
+
+        @Override
+        public void close() {
+            groups.forEach(Transport.Group::close);
+        }
+    }
+
     @Test
     void root_broadcast_reaches_every_receiver_byte_exact() throws Exception {
-        Transport t = Transport.hostTcp();
         try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newFixedThreadPool(2);
-             Transport.Rendezvous rv = t.openRendezvous(LOOPBACK, 3)) {
-            byte[] bytes = rv.bytes();
-            Future<Transport.Group> a = pool.submit(() -> t.connect(bytes, LOOPBACK, 1, 3, deadline(5000)));
-            Future<Transport.Group> b = pool.submit(() -> t.connect(bytes, LOOPBACK, 2, 3, deadline(5000)));
-            try (Transport.Group root = rv.awaitGroup(deadline(5000)); Transport.Group ga = a.get(); Transport.Group gb = b.get()) {
-                MemorySegment send = arena.allocate(3_000_001);
-                for (long i = 0; i < send.byteSize(); i++) {
-                    send.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 31 + 7));
-                }
-                MemorySegment ra = arena.allocate(send.byteSize());
-                MemorySegment rb = arena.allocate(send.byteSize());
-                Transport.BucketTag tag = new Transport.BucketTag(5, 0, 1);
-                Future<?> fa = pool.submit(() -> ((Transport.HostGroup) ga).broadcast(ra, tag, deadline(5000)));
-                Future<?> fb = pool.submit(() -> ((Transport.HostGroup) gb).broadcast(rb, tag, deadline(5000)));
-                ((Transport.HostGroup) root).broadcast(send, tag, deadline(5000));
-                fa.get();
-                fb.get();
-                assertEquals(-1, send.mismatch(ra));
-                assertEquals(-1, send.mismatch(rb));
-                assertEquals(1, root.collectiveCalls());
+             Ranks ranks = Ranks.form(3)) {
+            MemorySegment send = arena.allocate(3_000_001);
+            for (long i = 0; i < send.byteSize(); i++) {
+                send.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 31 + 7));
             }
+            MemorySegment ra = arena.allocate(send.byteSize());
+            MemorySegment rb = arena.allocate(send.byteSize());
+            Transport.BucketTag tag = new Transport.BucketTag(5, 0, 1);
+            Future<?> fa = pool.submit(() -> ranks.rank(1).broadcast(ra, tag, deadline(5000)));
+            Future<?> fb = pool.submit(() -> ranks.rank(2).broadcast(rb, tag, deadline(5000)));
+            ranks.rank(0).broadcast(send, tag, deadline(5000));
+            fa.get();
+            fb.get();
+            assertEquals(-1, send.mismatch(ra));
+            assertEquals(-1, send.mismatch(rb));
+            assertEquals(1, ranks.rank(0).collectiveCalls());
         }
     }
 
     @Test
     void receiver_rejects_a_bucket_with_an_unexpected_tag_and_times_out_when_nothing_comes() throws Exception {
-        Transport t = Transport.hostTcp();
         try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newFixedThreadPool(1);
-             Transport.Rendezvous rv = t.openRendezvous(LOOPBACK, 2)) {
-            byte[] bytes = rv.bytes();
-            Future<Transport.Group> a = pool.submit(() -> t.connect(bytes, LOOPBACK, 1, 2, deadline(5000)));
-            try (Transport.Group root = rv.awaitGroup(deadline(5000)); Transport.Group ga = a.get()) {
-                MemorySegment recv = arena.allocate(64);
-                long start = System.nanoTime();
-                TransportException timeout = assertThrows(TransportException.class, () -> ((Transport.HostGroup) ga)
-                        .broadcast(recv, new Transport.BucketTag(1, 0, 1), deadline(300)));
-                assertEquals(TransportException.Kind.DEADLINE, timeout.kind());
-                assertTrue(System.nanoTime() - start >= TimeUnit.MILLISECONDS.toNanos(290));
+             Ranks ranks = Ranks.form(2)) {
+            MemorySegment recv = arena.allocate(64);
+            long start = System.nanoTime();
+            TransportException timeout = assertThrows(TransportException.class,
+                    () -> ranks.rank(1).broadcast(recv, new Transport.BucketTag(1, 0, 1), deadline(300)));
+            assertEquals(TransportException.Kind.DEADLINE, timeout.kind());
+            assertTrue(System.nanoTime() - start >= TimeUnit.MILLISECONDS.toNanos(290));
 
-                Future<?> sent = pool.submit(() -> ((Transport.HostGroup) root).broadcast(arena.allocate(64),
-                        new Transport.BucketTag(2, 0, 1), deadline(5000)));
-                TransportException stale = assertThrows(TransportException.class, () -> ((Transport.HostGroup) ga)
-                        .broadcast(recv, new Transport.BucketTag(3, 0, 1), deadline(5000)));
-                assertEquals(TransportException.Kind.CORRUPT, stale.kind());
-                assertTrue(stale.getMessage().contains("header version is 2, expected 3"), stale.getMessage());
-                sent.get();
-            }
+            Future<?> sent = pool.submit(() -> ranks.rank(0).broadcast(arena.allocate(64),
+                    new Transport.BucketTag(2, 0, 1), deadline(5000)));
+            TransportException stale = assertThrows(TransportException.class,
+                    () -> ranks.rank(1).broadcast(recv, new Transport.BucketTag(3, 0, 1), deadline(5000)));
+            assertEquals(TransportException.Kind.CORRUPT, stale.kind());
+            assertTrue(stale.getMessage().contains("header version is 2, expected 3"), stale.getMessage());
+            sent.get();
         }
     }
 
     @Test
     void abort_from_another_thread_ends_a_blocked_receive_promptly() throws Exception {
-        Transport t = Transport.hostTcp();
         try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newFixedThreadPool(1);
-             Transport.Rendezvous rv = t.openRendezvous(LOOPBACK, 2)) {
-            byte[] bytes = rv.bytes();
-            Future<Transport.Group> a = pool.submit(() -> t.connect(bytes, LOOPBACK, 1, 2, deadline(5000)));
-            try (Transport.Group root = rv.awaitGroup(deadline(5000)); Transport.Group ga = a.get()) {
-                MemorySegment recv = arena.allocate(64);
-                Future<?> blocked = pool.submit(() -> ((Transport.HostGroup) ga).broadcast(recv,
-                        new Transport.BucketTag(1, 0, 1), deadline(20_000)));
-                Thread.sleep(100);
-                long start = System.nanoTime();
-                ga.abort();
-                var e = assertThrows(java.util.concurrent.ExecutionException.class, () -> blocked.get(2, TimeUnit.SECONDS));
-                assertEquals(TransportException.Kind.ABORTED, ((TransportException) e.getCause()).kind());
-                assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(1));
-            }
+             Ranks ranks = Ranks.form(2)) {
+            MemorySegment recv = arena.allocate(64);
+            Future<?> blocked = pool.submit(() -> ranks.rank(1).broadcast(recv, new Transport.BucketTag(1, 0, 1),
+                    deadline(20_000)));
+            Thread.sleep(100);
+            long start = System.nanoTime();
+            ranks.rank(1).abort();
+            ExecutionException e = assertThrows(ExecutionException.class, () -> blocked.get(2, TimeUnit.SECONDS));
+            assertEquals(TransportException.Kind.ABORTED, ((TransportException) e.getCause()).kind());
+            assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(1));
         }
     }
 

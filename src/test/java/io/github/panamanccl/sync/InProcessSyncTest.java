@@ -11,14 +11,18 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.HexFormat;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Sender and receivers in one JVM over the host transport: fast checks of the protocol and both commit modes. */
@@ -95,6 +99,61 @@ class InProcessSyncTest {
             assertEquals(JoinRejectedException.Reason.WRONG_TOKEN, e.reason());
             assertInstanceOf(SyncException.class, e);
             assertEquals(0, sender.connectedReceivers());
+        }
+    }
+
+    /**
+     * The per-update fingerprint check: a relay on the real control socket rewrites BEGIN to name another plan.
+     * The receiver refuses before anything moves, both sides throw PlanMismatchException naming both plans, and
+     * once the relay is honest again the next update re-forms the group and arrives byte-exact.
+     */
+    @Test
+    void an_update_for_another_plan_is_refused_naming_both_fingerprints_before_any_bucket_moves() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        byte[] forged = HexFormat.of().parseHex(plan.fingerprint());
+        forged[0] ^= 0x5a;
+        String forgedHex = HexFormat.of().formatHex(forged);
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newSingleThreadExecutor()) {
+            Map<String, MemorySegment> sources = SyncFixtures.allocate(plan, arena);
+            Map<String, MemorySegment> destinations = SyncFixtures.allocate(plan, arena);
+            SyncFixtures.fill(plan, sources, 1);
+            List<BucketProgress> broadcast = new CopyOnWriteArrayList<>();
+            try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(sources).receivers(1)
+                    .token(SyncFixtures.TOKEN).listener(new SyncListener() {
+                        @Override
+                        public void onBucket(BucketProgress p) {
+                            broadcast.add(p);
+                        }
+                    }).start();
+                 ControlProxy proxy = new ControlProxy(sender.port());
+                 WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", proxy.port())
+                         .token(SyncFixtures.TOKEN).scatterInto(destinations).join(Duration.ofSeconds(5))) {
+                proxy.rewriteFromSender(message -> message instanceof Wire.Begin b
+                        ? new Wire.Begin(b.epoch(), b.version(), forged, b.deadlineMillis()) : message);
+                Future<Optional<UpdateReport>> refused = pool.submit(() -> receiver.awaitUpdate(Duration.ofSeconds(20)));
+                PlanMismatchException atSender = assertThrows(PlanMismatchException.class,
+                        () -> sender.publish(1, Duration.ofSeconds(20)));
+                ExecutionException thrown = assertThrows(ExecutionException.class, refused::get);
+                PlanMismatchException atReceiver = assertInstanceOf(PlanMismatchException.class, thrown.getCause());
+                for (String message : List.of(atSender.getMessage(), atReceiver.getMessage())) {
+                    assertTrue(message.contains(forgedHex) && message.contains(plan.fingerprint()), message);
+                }
+                assertEquals(1, atSender.failedRank());
+                assertEquals(Optional.of(new ReceiverState.Empty()), atReceiver.receiverState());
+                assertEquals(new ReceiverState.Empty(), receiver.state());
+                assertTrue(broadcast.isEmpty(), "no bucket may move for a mismatched plan: " + broadcast);
+                for (MemorySegment destination : destinations.values()) {
+                    assertEquals(-1, destination.mismatch(arena.allocate(destination.byteSize())),
+                            "destinations untouched");
+                }
+
+                proxy.rewriteFromSender(UnaryOperator.identity());
+                SyncFixtures.fill(plan, sources, 2);
+                Future<Optional<UpdateReport>> accepted = pool.submit(() -> receiver.awaitUpdate(Duration.ofSeconds(20)));
+                assertEquals(List.of(1), sender.publish(2, Duration.ofSeconds(20)).acknowledgedRanks());
+                assertEquals(2, accepted.get().orElseThrow().version());
+                assertNull(SyncFixtures.firstMismatch(plan, destinations, 2));
+            }
         }
     }
 }

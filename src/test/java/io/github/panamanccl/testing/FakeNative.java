@@ -28,6 +28,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * execution loads the fake runtime.
  */
 public final class FakeNative {
+    private static final String NCCL_FILE = "libnccl.so.2";
+    private static final String CUDART_FILE = "libcudart.so.13";
+
     private static final Linker LINKER = Linker.nativeLinker();
 
     private FakeNative() {
@@ -44,28 +47,30 @@ public final class FakeNative {
 
     /** The fake libnccl.so.2. */
     public static Path ncclLibrary() {
-        return directory().resolve("libnccl.so.2");
+        return directory().resolve(NCCL_FILE);
     }
 
     /** The fake libcudart.so.13. */
     public static Path cudartLibrary() {
-        return directory().resolve("libcudart.so.13");
+        return directory().resolve(CUDART_FILE);
     }
 
     /** Whether the NCCL the code under test uses is the fake one (false when no fakes are configured). */
     public static boolean ncclIsFake() {
-        return isLoadedFrom(NativeLibrary.NCCL, ncclLibrary());
+        return isLoadedFrom(NativeLibrary.NCCL, NCCL_FILE);
     }
 
     /** Whether the CUDA runtime the code under test uses is the fake one (the {@code fake-cuda} execution). */
     public static boolean cudartIsFake() {
-        return isLoadedFrom(NativeLibrary.CUDART, cudartLibrary());
+        return isLoadedFrom(NativeLibrary.CUDART, CUDART_FILE);
     }
 
-    private static boolean isLoadedFrom(NativeLibrary library, Path fake) {
+    /** False without the property: the GPU machine runs the gpu tests with no fakes configured. */
+    private static boolean isLoadedFrom(NativeLibrary library, String fakeFileName) {
         if (System.getProperty("panamanccl.test.native.dir") == null) {
             return false;
         }
+        Path fake = directory().resolve(fakeFileName);
         LibraryStatus status = NativeLibraries.status(library);
         if (status.path().isEmpty() || !Files.exists(fake)) {
             return false;

@@ -15,13 +15,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 
 /** Round trips and invariants over random inventories, caps and alignments. */
-class BucketPlanProperties {
+class BucketPlanPropertyTest {
 
     private static long alignmentOf(int log2) {
         return 1L << log2;
     }
 
-    @Property(tries = 300)
+    @Property(tries = 200)
     void planIsValidTightAndDeterministic(@ForAll long seed, @ForAll @IntRange(max = 80) int count,
                                           @ForAll @LongRange(min = 8, max = 20_000) long cap,
                                           @ForAll @IntRange(max = 9) int alignmentLog2) {
@@ -37,7 +37,7 @@ class BucketPlanProperties {
         assertEquals(plan.fingerprint(), again.fingerprint());
     }
 
-    @Property(tries = 300)
+    @Property(tries = 200)
     void binaryAndJsonRoundTrips(@ForAll long seed, @ForAll @IntRange(max = 80) int count,
                                  @ForAll @LongRange(min = 8, max = 20_000) long cap,
                                  @ForAll @IntRange(max = 9) int alignmentLog2) {
@@ -52,7 +52,7 @@ class BucketPlanProperties {
         assertEquals(plan, imported);
     }
 
-    @Property(tries = 150)
+    @Property(tries = 100)
     void packThenScatterIsByteExact(@ForAll long seed, @ForAll @IntRange(max = 40) int count,
                                     @ForAll @LongRange(min = 8, max = 5_000) long cap,
                                     @ForAll @IntRange(max = 9) int alignmentLog2) {

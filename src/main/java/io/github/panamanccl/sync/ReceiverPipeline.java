@@ -1,0 +1,22 @@
+package io.github.panamanccl.sync;
+
+import java.util.function.Consumer;
+
+/** Receives every bucket of one update; applies in place as they arrive, or after all arrived (staged). */
+interface ReceiverPipeline extends AutoCloseable {
+    /** Receives (and, in place, applies) every bucket; returns once each applied bucket is applied. */
+    void receive(long version, Transport.Group group, int rank, long startNanos, long deadlineNanos,
+            Consumer<BucketProgress> progress);
+
+    /** Staged mode, once every bucket arrived and validated: applies them all. No-op in place. */
+    void applyStaged(long version, long deadlineNanos) throws Exception;
+
+    /** True once the current update wrote to the destinations (or handed a bucket to the application). */
+    boolean touched();
+
+    /** Bytes of memory held for bucket buffers or staging. */
+    long bufferBytes();
+
+    @Override
+    void close();
+}

@@ -1,0 +1,226 @@
+package io.github.panamanccl.sync;
+
+import io.github.panamanccl.CudaEvent;
+import io.github.panamanccl.DeviceBuffer;
+import io.github.panamanccl.DeviceMemory;
+import io.github.panamanccl.NcclCommunicator;
+import io.github.panamanccl.bucket.BucketPlan;
+import io.github.panamanccl.testing.FakeNative;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.lang.foreign.Arena;
+import java.net.InetAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The device data path over the fake CUDA runtime (host memory posing as device memory) and the fake NCCL
+ * (nranks 1): the NCCL transport's group, deadline and abort; the device pipelines' packing, ordering and scatter,
+ * one cudaMemcpyBatchAsync per bucket; a whole sender and receivers whose NCCL waits the control plane ends.
+ */
+@Tag("fake-cuda")
+@Timeout(60)
+class DevicePathFakeCudaTest {
+    private static final InetAddress LOOPBACK = InetAddress.getLoopbackAddress();
+    /**
+     * The NCCL transport with a single-rank communicator per rank, since the fake NCCL moves data only within one:
+     * every rank still creates, broadcasts on, waits for and aborts a real (fake) communicator.
+     */
+    private static final Transport SOLO_NCCL = new NcclTransport(0,
+            (id, worldSize, rank, deadline) -> NcclCommunicator.create(id, 1, 0, deadline));
+    private final Arena arena = Arena.ofShared();
+    private final List<AutoCloseable> toClose = new ArrayList<>();
+
+    @BeforeEach
+    void reset() {
+        assertTrue(FakeNative.cudartIsFake() && FakeNative.ncclIsFake());
+        FakeNative.ncclReset();
+        FakeNative.cudartReset();
+    }
+
+    @AfterEach
+    void release() throws Exception {
+        FakeNative.cudartSetStreamBusy(false);
+        for (AutoCloseable c : toClose.reversed()) {
+            c.close();
+        }
+        arena.close();
+    }
+
+    private static long deadline(long millis) {
+        return System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+    }
+
+    private Transport.DeviceGroup singleRankGroup() {
+        try (Transport.Rendezvous rv = Transport.nccl(0).openRendezvous(LOOPBACK, 1)) {
+            Transport.DeviceGroup group = (Transport.DeviceGroup) rv.awaitGroup(deadline(5000));
+            toClose.add(group);
+            return group;
+        }
+    }
+
+    @Test
+    void nccl_group_issues_one_broadcast_per_bucket_and_fails_at_the_deadline_when_the_stream_never_finishes() {
+        Transport.DeviceGroup group = singleRankGroup();
+        DeviceBuffer bucket = DeviceBuffer.allocate(4096);
+        toClose.add(bucket);
+        CudaEvent done = CudaEvent.create(false);
+        toClose.add(done);
+        group.broadcast(bucket, new Transport.BucketTag(1, 0, 1), null, done);
+        group.await(deadline(5000));
+        assertEquals(1, group.collectiveCalls());
+        assertEquals(1, FakeNative.ncclCallCount("ncclBroadcast"));
+
+        FakeNative.cudartSetStreamBusy(true); // a peer that never takes its part: the broadcast never completes
+        group.broadcast(bucket, new Transport.BucketTag(1, 0, 1), null, done);
+        long start = System.nanoTime();
+        TransportException e = assertThrows(TransportException.class, () -> group.await(deadline(300)));
+        long elapsed = System.nanoTime() - start;
+        assertEquals(TransportException.Kind.DEADLINE, e.kind(), e.getMessage());
+        assertTrue(elapsed >= TimeUnit.MILLISECONDS.toNanos(290) && elapsed < TimeUnit.SECONDS.toNanos(2),
+                "failed after " + elapsed / 1_000_000 + " ms");
+        assertEquals(0, FakeNative.ncclLiveComms(), "the communicator was aborted");
+    }
+
+    @Test
+    void abort_from_another_thread_frees_the_communicator_at_once_and_fails_the_owner_s_next_step() throws Exception {
+        Transport.DeviceGroup group = singleRankGroup();
+        Thread other = Thread.ofPlatform().start(group::abort);
+        other.join();
+        assertEquals(0, FakeNative.ncclLiveComms(), "aborted by the other thread itself");
+        DeviceBuffer bucket = DeviceBuffer.allocate(64);
+        toClose.add(bucket);
+        CudaEvent done = CudaEvent.create(false);
+        toClose.add(done);
+        TransportException e = assertThrows(TransportException.class,
+                () -> group.broadcast(bucket, new Transport.BucketTag(1, 0, 1), null, done));
+        assertEquals(TransportException.Kind.ABORTED, e.kind());
+        assertEquals(1, FakeNative.ncclCallCount("ncclCommAbort"));
+        group.close(); // idempotent after the abort
+        assertEquals(0, FakeNative.ncclCallCount("ncclCommFinalize"), "an aborted communicator is not finalized");
+    }
+
+    @Test
+    void abort_from_another_thread_ends_a_wait_on_a_broadcast_that_never_completes() throws Exception {
+        Transport.DeviceGroup group = singleRankGroup();
+        DeviceBuffer bucket = DeviceBuffer.allocate(64);
+        toClose.add(bucket);
+        CudaEvent done = CudaEvent.create(false);
+        toClose.add(done);
+        FakeNative.cudartSetStreamBusy(true);
+        group.broadcast(bucket, new Transport.BucketTag(1, 0, 1), null, done);
+        Thread watchdog = Thread.ofPlatform().start(() -> {
+            sleep(100);
+            group.abort();
+        });
+        long start = System.nanoTime();
+        TransportException e = assertThrows(TransportException.class, () -> group.await(deadline(20_000)));
+        long elapsed = System.nanoTime() - start;
+        watchdog.join();
+        assertEquals(TransportException.Kind.ABORTED, e.kind(), e.getMessage());
+        assertTrue(elapsed < TimeUnit.SECONDS.toNanos(10), "the wait ended after " + elapsed / 1_000_000 + " ms");
+        assertEquals(0, FakeNative.ncclLiveComms());
+    }
+
+    /**
+     * Sender and two receivers over NCCL, every broadcast stuck (busy streams), a 20 s deadline: when receiver 1's
+     * control connection drops, the sender learns it on the control plane and aborts its communicator, tells the
+     * other receiver, which aborts its own, and every rank fails naming rank 1, long before the deadline.
+     */
+    @Test
+    void a_receiver_lost_on_the_control_plane_ends_every_rank_s_nccl_wait_long_before_the_deadline() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        Map<String, DeviceMemory> sources = DeviceRoundTrip.deviceTensors(plan, SyncFixtures.allocate(plan, arena),
+                toClose);
+        WeightSender sender = WeightSender.builder().plan(plan).deviceSources(sources).receivers(2)
+                .token(SyncFixtures.TOKEN).transport(SOLO_NCCL).start();
+        toClose.add(sender);
+        WeightReceiver lost = join(sender, plan, CommitMode.STAGED); // rank 1: joined first
+        WeightReceiver survivor = join(sender, plan, CommitMode.IN_PLACE); // rank 2
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        toClose.add(pool::shutdownNow);
+
+        FakeNative.cudartSetStreamBusy(true); // no broadcast completes: every rank waits in NcclCommunicator.await
+        Duration deadline = Duration.ofSeconds(20);
+        Future<Failed> atSender = pool.submit(() -> failure(() -> sender.publish(1, deadline)));
+        Future<Failed> atSurvivor = pool.submit(() -> failure(() -> survivor.awaitUpdate(deadline)));
+        Future<Failed> atLost = pool.submit(() -> failure(() -> lost.awaitUpdate(deadline)));
+        long waitingSince = System.nanoTime();
+        while (FakeNative.ncclCallCount("ncclBroadcast") < 3) { // every rank has enqueued bucket 0 and waits
+            assertTrue(System.nanoTime() - waitingSince < TimeUnit.SECONDS.toNanos(10), "the ranks never broadcast");
+            sleep(5);
+        }
+        sleep(100);
+        long failedAt = System.nanoTime();
+        lost.close(); // its control connection drops, as when its process dies
+
+        for (Future<Failed> rank : List.of(atSender, atSurvivor)) {
+            Failed f = rank.get(15, TimeUnit.SECONDS);
+            PeerFailedException e = assertInstanceOf(PeerFailedException.class, f.exception(), f.exception().toString());
+            assertEquals(1, e.failedRank(), e.getMessage());
+            long afterMillis = (f.atNanos() - failedAt) / 1_000_000;
+            assertTrue(afterMillis < deadline.toMillis() / 2, "failed " + afterMillis + " ms after the control-plane "
+                    + "failure; deadline " + deadline.toMillis() + " ms: " + e.getMessage());
+        }
+        assertInstanceOf(PeerFailedException.class, atLost.get(15, TimeUnit.SECONDS).exception());
+        assertEquals(java.util.Optional.of(new ReceiverState.Empty()),
+                atSurvivor.get().exception().receiverState(), "no bucket arrived: the survivor's weights are intact");
+        assertEquals(0, FakeNative.ncclLiveComms(), "every rank's communicator was aborted");
+        assertEquals(3, FakeNative.ncclCallCount("ncclCommAbort"));
+    }
+
+    private WeightReceiver join(WeightSender sender, BucketPlan plan, CommitMode mode) {
+        WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", sender.port())
+                .token(SyncFixtures.TOKEN).transport(SOLO_NCCL).commitMode(mode)
+                .scatterIntoDevice(DeviceRoundTrip.deviceTensors(plan, SyncFixtures.allocate(plan, arena), toClose))
+                .join(Duration.ofSeconds(5));
+        toClose.add(receiver);
+        return receiver;
+    }
+
+    /** An update's failure and when it was thrown. */
+    private record Failed(UpdateFailedException exception, long atNanos) {
+    }
+
+    private static Failed failure(Supplier<?> update) {
+        UpdateFailedException e = assertThrows(UpdateFailedException.class, update::get);
+        return new Failed(e, System.nanoTime());
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(CommitMode.class)
+    void device_pipelines_pack_and_scatter_each_bucket_with_one_batched_copy(CommitMode mode) {
+        BucketPlan plan = SyncFixtures.plan(1);
+        long before = FakeNative.cudartCallCount("cudaMemcpyBatchAsync");
+        DeviceRoundTrip.check(plan, mode, arena, toClose);
+        assertEquals(2L * plan.bucketCount(), FakeNative.cudartCallCount("cudaMemcpyBatchAsync") - before,
+                "one batched copy per bucket to pack, one per bucket to scatter");
+    }
+}

@@ -1,0 +1,105 @@
+package io.github.panamanccl.sync;
+
+import io.github.panamanccl.bucket.BucketPlan;
+import io.github.panamanccl.bucket.BucketPlanner;
+import io.github.panamanccl.bucket.DType;
+import io.github.panamanccl.bucket.TensorSpec;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.lang.foreign.Arena;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+@Timeout(30)
+class WireTest {
+
+    @Test
+    void every_message_survives_encoding() {
+        List<Wire.Message> messages = List.of(
+                new Wire.Hello(1, new byte[] {1, 2}, new byte[32], "engine-0 \u00e9"),
+                new Wire.Welcome(7, "host-tcp", new byte[32], new byte[] {9, 8, 7}),
+                new Wire.Reject(Wire.Reason.WRONG_TOKEN, "no"),
+                new Wire.Group(3, 2, 4, 1000, new byte[] {5}),
+                new Wire.GroupReady(3), new Wire.GroupFailed(3, "x"),
+                new Wire.Begin(3, 42, new byte[32], 5000), new Wire.Ready(42), new Wire.Done(42),
+                new Wire.Failed(42, Wire.Reason.CORRUPT_BUCKET, "crc"),
+                new Wire.Abort(42, Wire.Reason.PEER_LOST, 2, "rank 2 died"), new Wire.Ping());
+        for (Wire.Message m : messages) {
+            Wire.Message back = Wire.decode(Wire.encode(m));
+            assertEquals(m.getClass(), back.getClass());
+            assertEquals(Arrays.deepToString(fields(m)), Arrays.deepToString(fields(back)), m.toString());
+        }
+    }
+
+    private static Object[] fields(Wire.Message m) {
+        return Arrays.stream(m.getClass().getRecordComponents()).map(c -> {
+            try {
+                return c.getAccessor().invoke(m);
+            } catch (ReflectiveOperationException e) {
+                throw new AssertionError(e);
+            }
+        }).toArray();
+    }
+
+    @Test
+    void malformed_frames_are_rejected_naming_the_field() {
+        byte[] begin = Wire.encode(new Wire.Begin(1, 2, new byte[32], 100));
+        ProtocolException truncated = assertThrows(ProtocolException.class,
+                () -> Wire.decode(Arrays.copyOf(begin, begin.length - 3)));
+        assertTrue(truncated.getMessage().startsWith("begin.deadlineMillis needs 8 bytes"), truncated.getMessage());
+
+        byte[] trailing = Arrays.copyOf(begin, begin.length + 1);
+        assertTrue(assertThrows(ProtocolException.class, () -> Wire.decode(trailing)).getMessage()
+                .contains("1 trailing bytes"));
+
+        assertEquals("message type 99 is unknown",
+                assertThrows(ProtocolException.class, () -> Wire.decode(new byte[] {99})).getMessage());
+
+        byte[] rootRank = Wire.encode(new Wire.Group(1, 0, 3, 10, new byte[0]));
+        assertTrue(assertThrows(ProtocolException.class, () -> Wire.decode(rootRank)).getMessage()
+                .contains("group.rank 0 / group.worldSize 3"));
+
+        byte[] hello = Wire.encode(new Wire.Hello(1, new byte[Wire.MAX_TOKEN_BYTES + 1], new byte[0], "x"));
+        assertTrue(assertThrows(ProtocolException.class, () -> Wire.decode(hello)).getMessage()
+                .startsWith("hello.token.length is 1025"));
+
+        byte[] badMagic = Wire.encode(new Wire.Hello(1, new byte[1], new byte[0], "x"));
+        badMagic[1] = 0;
+        assertTrue(assertThrows(ProtocolException.class, () -> Wire.decode(badMagic)).getMessage()
+                .startsWith("hello.magic"));
+    }
+
+    @Test
+    void a_receiver_refuses_a_plan_frame_larger_than_its_limit() {
+        List<TensorSpec> many = new java.util.ArrayList<>();
+        for (int i = 0; i < 300; i++) {
+            many.add(new TensorSpec("model.layers." + i + ".mlp.experts." + (i * 7919 % 1000) + ".w", DType.BFLOAT16, 8));
+        }
+        BucketPlan plan = BucketPlanner.plan(many, 1 << 20);
+        try (Arena arena = Arena.ofShared();
+             WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
+                     .receivers(1).token(SyncFixtures.TOKEN).start()) {
+            FrameTooLargeException e = assertThrows(FrameTooLargeException.class,
+                    () -> WeightReceiver.builder().sender("127.0.0.1", sender.port()).token(SyncFixtures.TOKEN)
+                            .maxFrameBytes(1024).deliverTo(b -> { }).join(Duration.ofSeconds(5)));
+            assertEquals(1024, e.maxBytes());
+            assertTrue(e.announcedBytes() > 1024);
+        }
+    }
+
+    @Test
+    void tokens_compare_by_digest() {
+        byte[] digest = Tokens.digest(Tokens.bytes("secret"));
+        assertTrue(Tokens.matches(digest, Tokens.bytes("secret")));
+        assertEquals(false, Tokens.matches(digest, Tokens.bytes("secreT")));
+        assertEquals(false, Tokens.matches(digest, Tokens.bytes("secret-but-longer")));
+        assertArrayEquals(digest, Tokens.digest("secret".getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    }
+}
