@@ -9,19 +9,15 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.TensorSpec;
-import io.github.panamanccl.sync.BucketProgress;
 import io.github.panamanccl.sync.CommitMode;
 import io.github.panamanccl.sync.SyncException;
-import io.github.panamanccl.sync.SyncListener;
 import io.github.panamanccl.sync.Transport;
 import io.github.panamanccl.sync.UpdateReport;
 import io.github.panamanccl.sync.WeightReceiver;
@@ -33,31 +29,7 @@ import io.github.panamanccl.sync.WeightSender;
  * buckets, one broadcast per bucket) or per tensor (the same transport, one broadcast per tensor, no packing),
  * and verifies the receivers' tensors against the sender's checksums. Public for the benchmarks in bench/.
  */
-public final class LoopbackCluster implements AutoCloseable {
-    /** Receives every sender-side progress step: bytes done so far of the sync's total. */
-    @FunctionalInterface
-    public interface Progress {
-        void update(long doneBytes, long totalBytes);
-
-        Progress NONE = (done, total) -> { };
-    }
-
-    /**
-     * One timed sync of the whole model.
-     *
-     * @param bytes           bytes moved to each receiver (bucket padding included when bucketed)
-     * @param collectiveCalls broadcast calls (one per bucket, or one per tensor)
-     * @param seconds         from the start of the sync until every receiver had the whole model
-     */
-    public record SyncResult(long version, long bytes, int buckets, long collectiveCalls, double seconds) {
-    }
-
-    /** Receivers whose every tensor matched the sender's checksum, and the first mismatch found, if any. */
-    public record Verification(int receiversVerified, int receivers, Optional<String> firstMismatch) {
-        public boolean complete() {
-            return receiversVerified == receivers;
-        }
-    }
+public final class LoopbackCluster implements DemoCluster {
 
     private final List<TensorSpec> tensors;
     private final Duration deadline;
@@ -116,26 +88,18 @@ public final class LoopbackCluster implements AutoCloseable {
         }
     }
 
+    @Override
     public BucketPlan plan() {
         return sender.plan();
     }
 
-    public int receiverCount() {
-        return receivers.size();
-    }
-
-    /** Bytes of all tensors of one rank. */
-    public long modelBytes() {
-        return plan().totalTensorBytes();
-    }
-
-    /** Writes the contents of {@code version} into the sender's tensors and returns their checksums. */
+    @Override
     public int[] fillSender(long version) {
         SyntheticWeights.fill(senderTensors, version);
         return SyntheticWeights.checksums(senderTensors);
     }
 
-    /** Publishes {@code version} (greater than the last one published) bucketed; returns when every receiver committed. */
+    @Override
     public SyncResult syncBucketed(long version, Progress progress) {
         List<Future<UpdateReport>> received = new ArrayList<>();
         for (WeightReceiver receiver : receivers) {
@@ -155,10 +119,7 @@ public final class LoopbackCluster implements AutoCloseable {
         }
     }
 
-    /**
-     * Sends every tensor with its own broadcast over the same transport (no plan, no packing), tagged
-     * {@code version}; returns when every receiver has the last tensor.
-     */
+    @Override
     public SyncResult syncPerTensor(long version, Progress progress) {
         formPerTensorGroup();
         long deadlineNanos = System.nanoTime() + deadline.toNanos();
@@ -174,7 +135,7 @@ public final class LoopbackCluster implements AutoCloseable {
                 return null;
             }));
         }
-        long total = modelBytes();
+        long total = plan().totalTensorBytes();
         long done = 0;
         try {
             long start = System.nanoTime();
@@ -194,7 +155,7 @@ public final class LoopbackCluster implements AutoCloseable {
         }
     }
 
-    /** Compares every receiver's tensors with the sender's checksums (in parallel over receivers). */
+    @Override
     public Verification verify(int[] expectedChecksums) {
         List<Future<Optional<String>>> checks = new ArrayList<>();
         for (MemorySegment[] destination : receiverTensors) {
@@ -262,26 +223,11 @@ public final class LoopbackCluster implements AutoCloseable {
 
     /** Results of every task; the first failure is rethrown (unchecked ones as they are). */
     private <T> List<T> awaitAll(List<Future<T>> tasks) {
-        List<T> results = new ArrayList<>(tasks.size());
-        long deadlineNanos = System.nanoTime() + deadline.toNanos();
-        for (Future<T> task : tasks) {
-            try {
-                results.add(task.get(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS));
-            } catch (ExecutionException e) {
-                throw e.getCause() instanceof RuntimeException unchecked ? unchecked
-                        : new SyncException("receiver failed: " + e.getCause(), e.getCause());
-            } catch (TimeoutException e) {
-                throw new SyncException("a receiver did not finish within " + deadline, e);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new SyncException("interrupted while waiting for the receivers", e);
-            }
-        }
-        return results;
+        return DemoCluster.awaitAll(tasks, deadline);
     }
 
     private static void cancelAll(List<? extends Future<?>> tasks) {
-        tasks.forEach(task -> task.cancel(true));
+        DemoCluster.cancelAll(tasks);
     }
 
     @Override
@@ -301,31 +247,6 @@ public final class LoopbackCluster implements AutoCloseable {
         }
         if (arena.scope().isAlive()) {
             arena.close();
-        }
-    }
-
-    /** Turns the sender's per-bucket callbacks into cumulative progress of the current sync. */
-    private static final class ProgressRelay implements SyncListener {
-        private volatile Progress target = Progress.NONE;
-        private long total;
-        private long done;
-
-        synchronized void start(Progress progress, long totalBytes) {
-            target = progress;
-            total = totalBytes;
-            done = 0;
-        }
-
-        synchronized void stop() {
-            target = Progress.NONE;
-        }
-
-        @Override
-        public synchronized void onBucket(BucketProgress progress) {
-            if (progress.rank() == 0) {
-                done += progress.bytes();
-                target.update(done, total);
-            }
         }
     }
 }

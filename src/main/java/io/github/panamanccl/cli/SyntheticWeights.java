@@ -62,7 +62,8 @@ public final class SyntheticWeights {
         return (int) crc.getValue();
     }
 
-    private static void fill(MemorySegment segment, long version, int tensor) {
+    /** Fills one tensor (or a host image of it) with the contents of {@code version}. */
+    static void fill(MemorySegment segment, long version, int tensor) {
         long state = mix(version * 0x9E3779B97F4A7C15L + tensor);
         long words = segment.byteSize() / Long.BYTES;
         for (long i = 0; i < words; i++) {

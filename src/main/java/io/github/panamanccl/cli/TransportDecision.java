@@ -8,8 +8,8 @@ import io.github.panamanccl.NativeLibraries;
 import io.github.panamanccl.NativeLibrary;
 
 /**
- * The transport the demo runs on and why: NCCL needs libnccl, one GPU per rank (NCCL refuses two ranks of a
- * communicator on one GPU) and the NCCL data plane of the sync package; otherwise the host transport on loopback.
+ * The transport the demo runs on and why: NCCL needs libnccl and one GPU per rank (NCCL refuses two ranks of a
+ * communicator on one GPU); otherwise the host transport on loopback.
  *
  * @param nccl   true when the demo runs over NCCL
  * @param reason why NCCL is not used (empty when it is)
@@ -44,6 +44,6 @@ record TransportDecision(boolean nccl, Optional<String> reason) {
         if (devices.count() < ranks) {
             return Optional.of("NCCL needs one GPU per rank: " + ranks + " ranks, " + devices.count() + " GPU(s)");
         }
-        return Optional.of("the sync package has no NCCL data plane in this build");
+        return Optional.empty();
     }
 }

@@ -29,24 +29,27 @@ final class WeightSyncDemo {
     int run() {
         TransportDecision decision = TransportDecision.decide(settings.transport(), settings.receivers() + 1);
         describeModel();
-        out.println("transport: host-tcp over loopback, in this process"
-                + decision.reason().map(reason -> " (NCCL not used: " + reason + ")").orElse(""));
+        out.println(decision.nccl()
+                ? "transport: NCCL, sender on GPU 0, receiver r on GPU r, in this process"
+                : "transport: host-tcp over loopback, in this process"
+                        + decision.reason().map(reason -> " (NCCL not used: " + reason + ")").orElse(""));
         out.println("ranks:     1 sender + " + settings.receivers() + " receiver(s), each with its own copy of every tensor;"
                 + " receivers commit in place");
         ResultTable table = new ResultTable();
         boolean allVerified = true;
-        try (LoopbackCluster cluster = LoopbackCluster.start(settings.model().tensors(), settings.bucketBytes(),
-                settings.receivers(), DEADLINE)) {
+        try (DemoCluster cluster = decision.nccl()
+                ? NcclCluster.start(settings.model().tensors(), settings.bucketBytes(), settings.receivers(), DEADLINE)
+                : LoopbackCluster.start(settings.model().tensors(), settings.bucketBytes(), settings.receivers(), DEADLINE)) {
             describePlan(cluster.plan());
             for (long version = 1; version <= settings.versions(); version++) {
                 int[] expected = cluster.fillSender(version);
-                LoopbackCluster.SyncResult result = cluster.syncBucketed(version, progress("v" + version + " bucketed"));
+                DemoCluster.SyncResult result = cluster.syncBucketed(version, progress("v" + version + " bucketed"));
                 allVerified &= record(table, "bucketed", result, cluster.verify(expected), cluster);
             }
             if (settings.perTensor()) {
                 long version = settings.versions() + 1L;
                 int[] expected = cluster.fillSender(version);
-                LoopbackCluster.SyncResult result = cluster.syncPerTensor(version, progress("v" + version + " per-tensor"));
+                DemoCluster.SyncResult result = cluster.syncPerTensor(version, progress("v" + version + " per-tensor"));
                 allVerified &= record(table, "per-tensor", result, cluster.verify(expected), cluster);
             }
         }
@@ -73,16 +76,16 @@ final class WeightSyncDemo {
                 + plan.alignment() + " B, fingerprint " + plan.fingerprint().substring(0, 16));
     }
 
-    private LoopbackCluster.Progress progress(String label) {
+    private DemoCluster.Progress progress(String label) {
         if (!settings.progress()) {
-            return LoopbackCluster.Progress.NONE;
+            return DemoCluster.Progress.NONE;
         }
         ProgressBar bar = new ProgressBar(out, PROGRESS_REDRAW_NANOS);
         return (done, total) -> bar.update(label, done, total);
     }
 
-    private boolean record(ResultTable table, String mode, LoopbackCluster.SyncResult result,
-                           LoopbackCluster.Verification verification, LoopbackCluster cluster) {
+    private boolean record(ResultTable table, String mode, DemoCluster.SyncResult result,
+                           DemoCluster.Verification verification, DemoCluster cluster) {
         table.add(new ResultTable.Row(mode, result.version(), result.bytes(), cluster.plan().tensorCount(),
                 result.buckets(), result.collectiveCalls(), result.seconds(), verification.receiversVerified(),
                 verification.receivers()));

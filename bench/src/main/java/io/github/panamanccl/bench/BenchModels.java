@@ -6,6 +6,7 @@ import java.util.function.LongFunction;
 
 import io.github.panamanccl.bucket.Inventory;
 import io.github.panamanccl.bucket.TensorSpec;
+import io.github.panamanccl.cli.DemoCluster;
 import io.github.panamanccl.cli.LoopbackCluster;
 
 /** Models and checks shared by the benchmarks. */
@@ -30,10 +31,10 @@ final class BenchModels {
     }
 
     /** Fills the sender with {@code version}, runs {@code sync} and fails unless every receiver got every tensor. */
-    static void checkVerified(LoopbackCluster cluster, long version, LongFunction<LoopbackCluster.SyncResult> sync) {
+    static void checkVerified(LoopbackCluster cluster, long version, LongFunction<DemoCluster.SyncResult> sync) {
         int[] expected = cluster.fillSender(version);
         sync.apply(version);
-        LoopbackCluster.Verification verification = cluster.verify(expected);
+        DemoCluster.Verification verification = cluster.verify(expected);
         if (!verification.complete()) {
             throw new IllegalStateException("version " + version + " reached " + verification.receiversVerified() + " of "
                     + verification.receivers() + " receivers intact; first mismatch " + verification.firstMismatch());

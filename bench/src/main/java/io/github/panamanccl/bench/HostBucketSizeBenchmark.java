@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 import io.github.panamanccl.bucket.Inventory;
+import io.github.panamanccl.cli.DemoCluster;
 import io.github.panamanccl.cli.LoopbackCluster;
 
 import org.openjdk.jmh.annotations.Benchmark;
@@ -49,7 +50,7 @@ public class HostBucketSizeBenchmark {
         Inventory model = Inventory.builtIn("qwen3-30b-a3b").scaledToFit((long) modelMiB << 20);
         cluster = LoopbackCluster.start(model.tensors(), (long) bucketMiB << 20, receivers, Duration.ofMinutes(2));
         version = 0;
-        BenchModels.checkVerified(cluster, ++version, v -> cluster.syncBucketed(v, LoopbackCluster.Progress.NONE));
+        BenchModels.checkVerified(cluster, ++version, v -> cluster.syncBucketed(v, DemoCluster.Progress.NONE));
     }
 
     @TearDown(Level.Trial)
@@ -58,7 +59,7 @@ public class HostBucketSizeBenchmark {
     }
 
     @Benchmark
-    public LoopbackCluster.SyncResult bucketed() {
-        return cluster.syncBucketed(++version, LoopbackCluster.Progress.NONE);
+    public DemoCluster.SyncResult bucketed() {
+        return cluster.syncBucketed(++version, DemoCluster.Progress.NONE);
     }
 }

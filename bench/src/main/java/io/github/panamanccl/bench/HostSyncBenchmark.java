@@ -3,6 +3,7 @@ package io.github.panamanccl.bench;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
+import io.github.panamanccl.cli.DemoCluster;
 import io.github.panamanccl.cli.LoopbackCluster;
 
 import org.openjdk.jmh.annotations.Benchmark;
@@ -53,8 +54,8 @@ public class HostSyncBenchmark {
         cluster = LoopbackCluster.start(BenchModels.evenlySpaced("qwen3-30b-a3b", tensors, (long) modelMiB << 20).tensors(),
                 (long) bucketMiB << 20, receivers, Duration.ofMinutes(2));
         version = 0;
-        BenchModels.checkVerified(cluster, ++version, v -> cluster.syncBucketed(v, LoopbackCluster.Progress.NONE));
-        BenchModels.checkVerified(cluster, ++version, v -> cluster.syncPerTensor(v, LoopbackCluster.Progress.NONE));
+        BenchModels.checkVerified(cluster, ++version, v -> cluster.syncBucketed(v, DemoCluster.Progress.NONE));
+        BenchModels.checkVerified(cluster, ++version, v -> cluster.syncPerTensor(v, DemoCluster.Progress.NONE));
     }
 
     @TearDown(Level.Trial)
@@ -63,12 +64,12 @@ public class HostSyncBenchmark {
     }
 
     @Benchmark
-    public LoopbackCluster.SyncResult bucketed() {
-        return cluster.syncBucketed(++version, LoopbackCluster.Progress.NONE);
+    public DemoCluster.SyncResult bucketed() {
+        return cluster.syncBucketed(++version, DemoCluster.Progress.NONE);
     }
 
     @Benchmark
-    public LoopbackCluster.SyncResult perTensor() {
-        return cluster.syncPerTensor(++version, LoopbackCluster.Progress.NONE);
+    public DemoCluster.SyncResult perTensor() {
+        return cluster.syncPerTensor(++version, DemoCluster.Progress.NONE);
     }
 }
