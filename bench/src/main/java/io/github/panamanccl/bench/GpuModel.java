@@ -11,12 +11,14 @@ import io.github.panamanccl.NativeLibraries;
 import io.github.panamanccl.NativeLibrary;
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.BucketPlanner;
+import io.github.panamanccl.bucket.DeviceBucketPacker;
 import io.github.panamanccl.bucket.Inventory;
 
 /**
  * A scaled inventory in GPU memory for the Gpu* benchmarks: one cudaMalloc per tensor (as a framework holds
- * weights), the bucket plan, two bucket buffers used alternately, and for every bucket the address arrays of its
- * single cudaMemcpyBatchAsync. Construction fails fast, with the reason, where there is no GPU.
+ * weights), the bucket plan, the library's {@link DeviceBucketPacker} (one cudaMemcpyBatchAsync per bucket), two
+ * bucket buffers used alternately, and every piece's addresses for the per-tensor baseline. Construction fails
+ * fast, with the reason, where there is no GPU.
  */
 final class GpuModel implements AutoCloseable {
     final Inventory inventory;
@@ -24,6 +26,8 @@ final class GpuModel implements AutoCloseable {
     final List<DeviceBuffer> tensors = new ArrayList<>();
     final DeviceBuffer[] bucketBuffers = new DeviceBuffer[2];
     final CudaStream stream;
+    final DeviceBucketPacker packer;
+    final long[] tensorAddresses;
     /** Per bucket: destination addresses (in its bucket buffer), source addresses, sizes of its pieces. */
     final long[][] packDestinations;
     final long[][] packSources;
@@ -44,10 +48,12 @@ final class GpuModel implements AutoCloseable {
                 bucketBuffers[b] = DeviceBuffer.allocate(plan.maxBucketByteSize());
             }
             stream = CudaStream.create();
+            packer = DeviceBucketPacker.create(plan);
         } catch (RuntimeException e) {
             close();
             throw e;
         }
+        tensorAddresses = tensors.stream().mapToLong(DeviceBuffer::address).toArray();
         packDestinations = new long[plan.bucketCount()][];
         packSources = new long[plan.bucketCount()][];
         packSizes = new long[plan.bucketCount()][];
@@ -72,10 +78,9 @@ final class GpuModel implements AutoCloseable {
         return bucketBuffers[bucket % bucketBuffers.length];
     }
 
-    /** Packs bucket {@code bucket} into its buffer with exactly one cudaMemcpyBatchAsync. */
+    /** Packs bucket {@code bucket} into its buffer with exactly one cudaMemcpyBatchAsync (padding zeroed in it). */
     void pack(int bucket) {
-        Cuda.memcpyBatchAsync(packDestinations[bucket], packSources[bucket], packSizes[bucket],
-                packSizes[bucket].length, stream);
+        packer.pack(bucket, tensorAddresses, bucketBuffer(bucket), stream);
     }
 
     static void requireGpu(boolean needsNccl) {
@@ -98,6 +103,9 @@ final class GpuModel implements AutoCloseable {
 
     @Override
     public void close() {
+        if (packer != null) {
+            packer.close();
+        }
         if (stream != null) {
             stream.close();
         }
