@@ -61,6 +61,15 @@ final class NativeResults {
                 ncclErrorString(lastState), ncclLastError(comm));
     }
 
+    /**
+     * The exception for an operation that {@link NcclCommunicator#abort()} ended while it was in progress. NCCL's
+     * last error is not read: it says nothing about an abort the application asked for.
+     */
+    static NcclAbortedException ncclAborted(String call) {
+        int inProgress = NcclApi.ncclInProgress();
+        return new NcclAbortedException(call, inProgress, NcclResult.nameOf(inProgress), ncclErrorString(inProgress));
+    }
+
     static String ncclErrorString(int code) {
         return text(NcclApi.ncclGetErrorString(code));
     }

@@ -23,24 +23,32 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * {@link #await} poll ncclCommGetAsyncError and, when the deadline passes, abort the communicator
  * (ncclCommAbort) and throw {@link NcclTimeoutException} instead of hanging.
  *
+ * <p>Forming: {@link #create} is {@link #begin} (ncclCommInitRankConfig, which returns at once) followed by
+ * {@link #awaitReady} (polls until every rank has joined). Between the two the communicator is <em>forming</em>:
+ * it can be handed to another thread, which may {@link #abort()} it to end the formation at once, e.g. when
+ * a peer is known to be lost; {@code awaitReady} then throws {@link NcclAbortedException}. Any other use of a
+ * forming communicator throws IllegalStateException.
+ *
  * <p>{@link #close()} finalizes and destroys the communicator; it is idempotent and does nothing after
  * {@link #abort()}. Any other use after close or abort throws IllegalStateException. The communicator is never
  * freed under a running call: native calls share a read lock that abort and close take exclusively, and every
  * call is short because the communicator is non-blocking. So {@link #abort()} may come from another thread
- * (a watchdog) while {@link #await} or {@link #close()} waits.
+ * (a watchdog) while {@link #awaitReady}, {@link #await} or {@link #close()} waits.
  */
 public final class NcclCommunicator implements AutoCloseable {
     /** How long close() waits for ncclCommFinalize to drain outstanding work before aborting instead. */
     private static final Duration CLOSE_DEADLINE = Duration.ofSeconds(60);
 
-    private enum State { OPEN, CLOSING, ABORTED, CLOSED }
+    private enum State { FORMING, OPEN, CLOSING, ABORTED, CLOSED }
 
     private final MemorySegment comm;
     private final int rank;
     private final int nranks;
-    private final AtomicReference<State> state = new AtomicReference<>(State.OPEN);
+    private final AtomicReference<State> state = new AtomicReference<>(State.FORMING);
     /** Native calls hold the read lock; abort and the state changes of close hold the write lock. */
     private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
+    /** Set by abort() when it ended a formation, so that awaitReady reports the abort rather than misuse. */
+    private volatile boolean abortedWhileForming;
 
     private NcclCommunicator(MemorySegment comm, int nranks, int rank) {
         this.comm = comm;
@@ -49,15 +57,29 @@ public final class NcclCommunicator implements AutoCloseable {
     }
 
     /**
-     * ncclCommInitRankConfig with a non-blocking config, then polls until the communicator is ready.
-     * Every rank calls this with the same id and nranks; each on the device it made current with
-     * {@link Cuda#setDevice} (NCCL refuses two ranks on one GPU).
+     * ncclCommInitRankConfig with a non-blocking config, then polls until the communicator is ready: {@link #begin}
+     * then {@link #awaitReady}. Every rank calls this with the same id and nranks; each on the device it made
+     * current with {@link Cuda#setDevice} (NCCL refuses two ranks on one GPU).
      *
      * @param deadline how long to wait for all ranks to join before aborting
      * @throws NcclTimeoutException when the deadline passes (the communicator was aborted)
      * @throws NcclException        when NCCL reports an error (the communicator was aborted)
      */
     public static NcclCommunicator create(NcclUniqueId id, int nranks, int rank, Duration deadline) {
+        checkDeadline(deadline);
+        NcclCommunicator communicator = begin(id, nranks, rank);
+        communicator.awaitReady(deadline);
+        return communicator;
+    }
+
+    /**
+     * ncclCommInitRankConfig with a non-blocking config; returns the communicator at once, still forming.
+     * Call {@link #awaitReady} before using it; meanwhile any thread may {@link #abort()} it, which ends the
+     * formation at once. Every rank calls this with the same id and nranks, on its own device (see {@link #create}).
+     *
+     * @throws NcclException when NCCL refuses at once (nothing is left to abort or close)
+     */
+    public static NcclCommunicator begin(NcclUniqueId id, int nranks, int rank) {
         Objects.requireNonNull(id, "id");
         if (nranks < 1) {
             throw new IllegalArgumentException("nranks must be at least 1: " + nranks);
@@ -65,7 +87,6 @@ public final class NcclCommunicator implements AutoCloseable {
         if (rank < 0 || rank >= nranks) {
             throw new IllegalArgumentException("rank " + rank + " is outside [0, " + nranks + ")");
         }
-        long deadlineNanos = deadlineNanos(deadline);
         int versionCode = Nccl.version().code();
         MemorySegment comm;
         int result;
@@ -82,12 +103,33 @@ public final class NcclCommunicator implements AutoCloseable {
             throw new PanamaNcclException("ncclCommInitRankConfig returned " + NcclResult.nameOf(result)
                     + " but no communicator");
         }
-        try {
-            awaitAsyncResult("ncclCommInitRankConfig", comm, () -> asyncError(comm), deadline, deadlineNanos);
-        } catch (RuntimeException failure) {
-            throw abortCreated(comm, failure);
-        }
         return new NcclCommunicator(comm, nranks, rank);
+    }
+
+    /**
+     * Waits until every rank has joined, polling ncclCommGetAsyncError; returns at once when the communicator is
+     * already ready. On an NCCL error or when {@code deadline} passes, aborts the communicator and throws.
+     *
+     * @param deadline how long to wait for all ranks to join before aborting
+     * @throws NcclAbortedException  when another thread aborted the communicator before it was ready
+     * @throws NcclTimeoutException  when the deadline passes (the communicator was aborted)
+     * @throws NcclException         when NCCL reports an error (the communicator was aborted)
+     * @throws IllegalStateException when the communicator was closed, or aborted after it was ready
+     */
+    public void awaitReady(Duration deadline) {
+        long deadlineNanos = deadlineNanos(deadline);
+        try {
+            awaitAsyncResult("ncclCommInitRankConfig", comm, this::pollForming, deadline, deadlineNanos);
+        } catch (PanamaNcclException failure) {
+            throw abortAfter(failure);
+        }
+        State now = state.get();
+        if (now == State.ABORTED && abortedWhileForming) {
+            throw NativeResults.ncclAborted("ncclCommInitRankConfig");
+        }
+        if (now != State.OPEN && now != State.CLOSING) {
+            throw new IllegalStateException(this + " is " + now.name().toLowerCase(Locale.ROOT));
+        }
     }
 
     /** ncclCommCount: the number of ranks. */
@@ -185,15 +227,17 @@ public final class NcclCommunicator implements AutoCloseable {
     }
 
     /**
-     * ncclCommAbort: stops outstanding work and frees the communicator; later calls and close() do nothing.
-     * Safe to call from another thread, e.g. a watchdog, while {@link #await} or {@link #close()} waits.
+     * ncclCommAbort: stops outstanding work, or the formation, and frees the communicator; later calls and close()
+     * do nothing. Safe to call from another thread, e.g. a watchdog, while {@link #awaitReady}, {@link #await} or
+     * {@link #close()} waits.
      */
     public void abort() {
         Lock lock = lifecycle.writeLock();
         lock.lock();
         try {
             State current = state.get();
-            if (current == State.OPEN || current == State.CLOSING) {
+            if (current == State.FORMING || current == State.OPEN || current == State.CLOSING) {
+                abortedWhileForming = current == State.FORMING;
                 state.set(State.ABORTED);
                 NativeResults.checkNccl("ncclCommAbort", NcclApi.ncclCommAbort(comm));
             }
@@ -203,8 +247,8 @@ public final class NcclCommunicator implements AutoCloseable {
     }
 
     /**
-     * ncclCommFinalize, waits for it (up to a minute, then aborts), then ncclCommDestroy.
-     * Idempotent; does nothing after {@link #abort()}.
+     * ncclCommFinalize, waits for it (up to a minute, then aborts), then ncclCommDestroy. A communicator still
+     * forming is aborted instead: NCCL finalizes only a ready one. Idempotent; does nothing after {@link #abort()}.
      */
     @Override
     public void close() {
@@ -212,6 +256,10 @@ public final class NcclCommunicator implements AutoCloseable {
         Lock exclusive = lifecycle.writeLock();
         exclusive.lock();
         try {
+            if (state.get() == State.FORMING) {
+                abort();
+                return;
+            }
             if (state.get() != State.OPEN) {
                 return;
             }
@@ -272,10 +320,35 @@ public final class NcclCommunicator implements AutoCloseable {
         shared.lock();
         try {
             State current = state.get();
+            if (current == State.FORMING) {
+                throw new IllegalStateException(this + " is still forming: call awaitReady first");
+            }
             if (current != State.OPEN) {
                 throw new IllegalStateException(this + " is " + (current == State.ABORTED ? "aborted" : "closed"));
             }
             return nativeCall.getAsInt();
+        } finally {
+            shared.unlock();
+        }
+    }
+
+    /**
+     * One poll of a forming communicator, under the shared lock so that abort() cannot free it meanwhile: its
+     * state, after which it is OPEN if NCCL reported it ready; null once it is no longer forming (another thread
+     * aborted it, or saw it ready first).
+     */
+    private Integer pollForming() {
+        Lock shared = lifecycle.readLock();
+        shared.lock();
+        try {
+            if (state.get() != State.FORMING) {
+                return null;
+            }
+            int asyncState = asyncError(comm);
+            if (asyncState == NcclApi.ncclSuccess()) {
+                state.compareAndSet(State.FORMING, State.OPEN);
+            }
+            return asyncState;
         } finally {
             shared.unlock();
         }
@@ -302,7 +375,7 @@ public final class NcclCommunicator implements AutoCloseable {
         return failure;
     }
 
-    /** ncclCommAbort on a communicator that create() could not finish; returns {@code failure} to throw. */
+    /** ncclCommAbort on a communicator that begin() could not start; returns {@code failure} to throw. */
     private static RuntimeException abortCreated(MemorySegment comm, RuntimeException failure) {
         if (!comm.equals(MemorySegment.NULL)) {
             int result = NcclApi.ncclCommAbort(comm);
@@ -344,11 +417,15 @@ public final class NcclCommunicator implements AutoCloseable {
         }
     }
 
-    private static long deadlineNanos(Duration deadline) {
+    private static void checkDeadline(Duration deadline) {
         Objects.requireNonNull(deadline, "deadline");
         if (deadline.isNegative()) {
             throw new IllegalArgumentException("deadline is negative: " + deadline);
         }
+    }
+
+    private static long deadlineNanos(Duration deadline) {
+        checkDeadline(deadline);
         long nanos = deadline.compareTo(Duration.ofDays(365)) > 0 ? Duration.ofDays(365).toNanos() : deadline.toNanos();
         return System.nanoTime() + nanos;
     }

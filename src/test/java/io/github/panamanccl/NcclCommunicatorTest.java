@@ -161,6 +161,101 @@ class NcclCommunicatorTest {
     }
 
     @Test
+    void beginReturnsAFormingCommunicatorThatAwaitReadyMakesReady() {
+        NcclCommunicator communicator = NcclCommunicator.begin(NcclUniqueId.generate(), 1, 0);
+
+        assertEquals(1, FakeNative.ncclCallCount("ncclCommInitRankConfig"));
+        assertEquals(0, FakeNative.ncclCallCount("ncclCommGetAsyncError"), "begin does not wait");
+        assertTrue(communicator.toString().contains("forming"), communicator.toString());
+
+        communicator.awaitReady(DEADLINE);
+        long polls = FakeNative.ncclCallCount("ncclCommGetAsyncError");
+        communicator.awaitReady(DEADLINE);
+
+        assertEquals(polls, FakeNative.ncclCallCount("ncclCommGetAsyncError"), "a ready communicator is not polled");
+        assertEquals(1, communicator.count());
+        communicator.close();
+        assertEquals(1, FakeNative.ncclCallCount("ncclCommDestroy"));
+        assertEquals(liveBefore, FakeNative.ncclLiveComms());
+    }
+
+    @Test
+    void useBeforeReadyIsRefusedAndCloseAbortsTheFormation() {
+        FakeNative.ncclSetHang(true);
+        NcclCommunicator communicator = NcclCommunicator.begin(NcclUniqueId.generate(), 1, 0);
+
+        IllegalStateException early = assertThrows(IllegalStateException.class, communicator::count);
+
+        assertTrue(early.getMessage().contains("still forming") && early.getMessage().contains("awaitReady"),
+                early.getMessage());
+        assertEquals(0, FakeNative.ncclCallCount("ncclCommCount"), "refused before any native call");
+        communicator.close();
+        communicator.close();
+        assertEquals(1, FakeNative.ncclCallCount("ncclCommAbort"), "NCCL cannot finalize a forming communicator");
+        assertEquals(0, FakeNative.ncclCallCount("ncclCommFinalize"));
+        assertEquals(liveBefore, FakeNative.ncclLiveComms());
+    }
+
+    @Test
+    void anAbortFromAnotherThreadEndsTheFormationPromptlyAndIsNoTimeout() throws InterruptedException {
+        FakeNative.ncclSetHang(true); // the other ranks never join
+        NcclCommunicator communicator = NcclCommunicator.begin(NcclUniqueId.generate(), 1, 0);
+        assertEquals(liveBefore + 1, FakeNative.ncclLiveComms());
+        Thread controlPlane = Thread.ofPlatform().start(() -> {
+            long giveUp = System.nanoTime() + Duration.ofSeconds(30).toNanos(); // never hang the build
+            while (FakeNative.ncclCallCount("ncclCommGetAsyncError") < 3 && System.nanoTime() < giveUp) {
+                Thread.onSpinWait(); // until awaitReady is polling
+            }
+            communicator.abort();
+        });
+        Duration generous = Duration.ofSeconds(60);
+        long start = System.nanoTime();
+
+        NcclAbortedException aborted = assertThrows(NcclAbortedException.class, () -> communicator.awaitReady(generous));
+
+        Duration waited = Duration.ofNanos(System.nanoTime() - start);
+        controlPlane.join();
+        assertTrue(waited.compareTo(generous.dividedBy(6)) < 0, "ended long before the deadline: " + waited);
+        assertEquals("ncclCommInitRankConfig", aborted.call());
+        assertEquals("ncclInProgress", aborted.errorName());
+        assertTrue(aborted.getMessage().contains("aborted by NcclCommunicator.abort()"), aborted.getMessage());
+        assertEquals(1, FakeNative.ncclCallCount("ncclCommAbort"), "aborted exactly once");
+        assertEquals(liveBefore, FakeNative.ncclLiveComms());
+
+        communicator.close();
+        communicator.abort();
+        assertEquals(1, FakeNative.ncclCallCount("ncclCommAbort"), "close and abort afterwards do nothing");
+        assertEquals(0, FakeNative.ncclCallCount("ncclCommFinalize"));
+        assertEquals(0, FakeNative.ncclCallCount("ncclCommDestroy"));
+        assertThrows(NcclAbortedException.class, () -> communicator.awaitReady(generous), "the abort stays reported");
+        IllegalStateException refused = assertThrows(IllegalStateException.class, communicator::rank);
+        assertTrue(refused.getMessage().contains("aborted"), refused.getMessage());
+    }
+
+    @Test
+    void anAbortBeforeAwaitReadyIsReportedAtOnce() {
+        FakeNative.ncclSetHang(true);
+        NcclCommunicator communicator = NcclCommunicator.begin(NcclUniqueId.generate(), 1, 0);
+
+        communicator.abort(); // e.g. the control plane learned of a lost peer before the owner began to wait
+
+        assertThrows(NcclAbortedException.class, () -> communicator.awaitReady(DEADLINE));
+        assertEquals(0, FakeNative.ncclCallCount("ncclCommGetAsyncError"), "nothing left to poll");
+        assertEquals(1, FakeNative.ncclCallCount("ncclCommAbort"));
+        assertEquals(liveBefore, FakeNative.ncclLiveComms());
+    }
+
+    @Test
+    void awaitReadyAfterAnAbortOfAReadyCommunicatorIsMisuse() {
+        NcclCommunicator communicator = NcclCommunicator.create(NcclUniqueId.generate(), 1, 0, DEADLINE);
+        communicator.abort();
+
+        IllegalStateException misuse = assertThrows(IllegalStateException.class, () -> communicator.awaitReady(DEADLINE));
+
+        assertTrue(misuse.getMessage().contains("aborted"), misuse.getMessage());
+    }
+
+    @Test
     void invalidArgumentsAreRejectedBeforeAnyNativeCall() {
         NcclUniqueId id = NcclUniqueId.generate();
 
@@ -170,6 +265,8 @@ class NcclCommunicatorTest {
         assertThrows(IllegalArgumentException.class, () -> NcclCommunicator.create(id, 0, 0, DEADLINE));
         assertThrows(IllegalArgumentException.class, () -> NcclCommunicator.create(id, 1, 0, Duration.ofSeconds(-1)));
         assertThrows(NullPointerException.class, () -> NcclCommunicator.create(null, 1, 0, DEADLINE));
+        assertThrows(NullPointerException.class, () -> NcclCommunicator.create(id, 1, 0, null));
+        assertThrows(IllegalArgumentException.class, () -> NcclCommunicator.begin(id, 2, -1));
 
         assertEquals(0, FakeNative.ncclCallCount("ncclCommInitRankConfig"));
     }

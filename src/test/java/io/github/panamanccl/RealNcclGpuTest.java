@@ -138,4 +138,30 @@ class RealNcclGpuTest {
         communicator.close();
         assertThrows(IllegalStateException.class, communicator::count);
     }
+
+    /**
+     * Rank 0 of two, the other rank never comes: NCCL's bootstrap waits for it, and an abort from another thread
+     * must end that wait at once (ncclCommAbort of a communicator whose non-blocking init is in progress).
+     */
+    @Test
+    void anAbortFromAnotherThreadEndsAFormationThatCannotComplete() throws InterruptedException {
+        NcclCommunicator communicator = NcclCommunicator.begin(NcclUniqueId.generate(), 2, 0);
+        Thread controlPlane = Thread.ofPlatform().start(() -> {
+            try {
+                Thread.sleep(500);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            communicator.abort();
+        });
+        long start = System.nanoTime();
+
+        assertThrows(NcclAbortedException.class, () -> communicator.awaitReady(DEADLINE));
+
+        Duration waited = Duration.ofNanos(System.nanoTime() - start);
+        controlPlane.join();
+        assertTrue(waited.compareTo(DEADLINE.dividedBy(4)) < 0, "ended long before the deadline: " + waited);
+        communicator.close();
+        assertThrows(IllegalStateException.class, communicator::count);
+    }
 }

@@ -15,7 +15,9 @@ import java.util.Objects;
  * <p>Padding: a packed bucket is byte-deterministic because its gaps are copied, in the same batch, from a small
  * zero-filled pinned host buffer owned by the packer (filled from Java once, so zeroing needs neither a memset
  * call nor a synchronisation). Plans made by {@link BucketPlanner} have gaps below the alignment; the buffer holds
- * the largest gap up to {@value #ZERO_CHUNK_BYTES} bytes, and longer gaps take several copies from it.
+ * the largest gap up to {@value #ZERO_CHUNK_BYTES} bytes, and longer gaps take several copies from it. It is
+ * allocated by the first {@link #pack} of a bucket with padding (one cudaMallocHost), so a packer that only
+ * scatters, as on a receiver, never holds one.
  *
  * <p>Addresses: {@code tensorAddresses[t]} is where tensor {@code t}'s bytes start, in device memory or pinned
  * (page-locked) host memory; it must span the tensor's byte size. Entries of tensors without a piece in the
@@ -32,18 +34,18 @@ public final class DeviceBucketPacker implements AutoCloseable {
     /** Number of batch entries of {@link #pack} per bucket: pieces plus zero-fill copies. */
     private final int[] packEntries;
     private final long zeroChunk;
-    private final PinnedHostBuffer zeros;
+    /** Guards {@link #zeros} and {@link #closed}. */
+    private final Object zerosLock = new Object();
+    private PinnedHostBuffer zeros;
+    private boolean closed;
 
-    private DeviceBucketPacker(BucketPlan plan, int[] packEntries, long zeroChunk, PinnedHostBuffer zeros) {
+    private DeviceBucketPacker(BucketPlan plan, int[] packEntries, long zeroChunk) {
         this.plan = plan;
         this.packEntries = packEntries;
         this.zeroChunk = zeroChunk;
-        this.zeros = zeros;
     }
 
-    /**
-     * A packer for {@code plan}; allocates the pinned zero buffer when the plan has padding (one native call).
-     */
+    /** A packer for {@code plan}; makes no native call. */
     public static DeviceBucketPacker create(BucketPlan plan) {
         long maxGap = 0;
         for (int b = 0; b < plan.bucketCount(); b++) {
@@ -65,12 +67,7 @@ public final class DeviceBucketPacker implements AutoCloseable {
             }
             entries[b] = Math.toIntExact(count);
         }
-        PinnedHostBuffer zeros = null;
-        if (zeroChunk > 0) {
-            zeros = PinnedHostBuffer.allocate(zeroChunk);
-            zeros.segment().fill((byte) 0);
-        }
-        return new DeviceBucketPacker(plan, entries, zeroChunk, zeros);
+        return new DeviceBucketPacker(plan, entries, zeroChunk);
     }
 
     /** The plan this packer follows. */
@@ -80,7 +77,8 @@ public final class DeviceBucketPacker implements AutoCloseable {
 
     /**
      * Enqueues the copies of bucket {@code bucket}'s pieces from the tensors into {@code bucketMemory}, and zeros into
-     * its padding: one cudaMemcpyBatchAsync on {@code stream}.
+     * its padding: one cudaMemcpyBatchAsync on {@code stream} (the first bucket with padding also allocates the
+     * zero buffer).
      *
      * @param tensorAddresses one address per tensor of the plan (index = tensor index)
      * @param bucketMemory    at least {@code plan().bucketByteSize(bucket)} bytes of device memory
@@ -94,12 +92,16 @@ public final class DeviceBucketPacker implements AutoCloseable {
         long[] sizes = new long[n];
         int e = 0;
         long cursor = 0;
+        long zerosAddress = 0;
         for (int p = plan.firstPieceOfBucket(bucket), to = plan.firstPieceOfBucket(bucket + 1); p < to; p++) {
             long offset = plan.pieceOffset(p);
             for (; cursor < offset; e++) {
+                if (zerosAddress == 0) {
+                    zerosAddress = zerosAddress();
+                }
                 long length = Math.min(zeroChunk, offset - cursor);
                 dst[e] = base + cursor;
-                src[e] = zeros.address();
+                src[e] = zerosAddress;
                 sizes[e] = length;
                 cursor += length;
             }
@@ -136,6 +138,21 @@ public final class DeviceBucketPacker implements AutoCloseable {
         Cuda.memcpyBatchAsync(dst, src, sizes, n, stream);
     }
 
+    /** The zero buffer's address, allocating and zero-filling the buffer on first use. */
+    private long zerosAddress() {
+        synchronized (zerosLock) {
+            if (closed) {
+                throw new IllegalStateException(this + " is closed");
+            }
+            if (zeros == null) {
+                PinnedHostBuffer buffer = PinnedHostBuffer.allocate(zeroChunk);
+                buffer.segment().fill((byte) 0);
+                zeros = buffer;
+            }
+            return zeros.address();
+        }
+    }
+
     private void checkArguments(int bucket, long[] tensorAddresses, DeviceMemory bucketMemory, CudaStream stream) {
         Objects.checkIndex(bucket, plan.bucketCount());
         Objects.requireNonNull(stream, "stream");
@@ -159,11 +176,17 @@ public final class DeviceBucketPacker implements AutoCloseable {
         return address;
     }
 
-    /** Frees the zero buffer; idempotent. */
+    /**
+     * Frees the zero buffer, if one was allocated; idempotent. Packing a bucket with padding afterwards throws
+     * IllegalStateException.
+     */
     @Override
     public void close() {
-        if (zeros != null) {
-            zeros.close();
+        synchronized (zerosLock) {
+            closed = true;
+            if (zeros != null) {
+                zeros.close();
+            }
         }
     }
 

@@ -56,7 +56,6 @@ abstract class GroupBase implements Transport.Group {
     }
 
     final TransportException abortedException(Throwable cause) {
-        return new TransportException(Kind.ABORTED, UpdateFailedException.UNKNOWN_RANK,
-                transport + " group was aborted", cause);
+        return TransportException.aborted(transport + " group", cause);
     }
 }

@@ -65,7 +65,7 @@ final class HostTcpTransport implements Transport {
     }
 
     @Override
-    public Group connect(byte[] rendezvous, InetAddress senderAddress, int rank, int worldSize, long deadlineNanos) {
+    public PendingGroup join(byte[] rendezvous, InetAddress senderAddress, int rank, int worldSize) {
         if (rendezvous.length != 4 + SECRET_BYTES) {
             throw new ProtocolException("host-tcp rendezvous has " + rendezvous.length + " bytes, expected "
                     + (4 + SECRET_BYTES));
@@ -75,19 +75,9 @@ final class HostTcpTransport implements Transport {
         if (port < 1 || port > 65535) {
             throw new ProtocolException("host-tcp rendezvous port is " + port + ", must be in [1, 65535]");
         }
-        DeadlineChannel channel = null;
-        try {
-            channel = DeadlineChannel.connect(new InetSocketAddress(senderAddress, port), deadlineNanos);
-            ByteBuffer hello = ByteBuffer.allocate(8 + SECRET_BYTES).putInt(HELLO_MAGIC).putInt(rank)
-                    .put(rendezvous, 4, SECRET_BYTES).flip();
-            channel.writeFully(new ByteBuffer[] {hello}, deadlineNanos);
-            return new Member(channel, rank, worldSize);
-        } catch (IOException e) {
-            if (channel != null) {
-                channel.close();
-            }
-            throw failure(e, 0, "joining the host-tcp group at " + senderAddress + ":" + port);
-        }
+        ByteBuffer hello = ByteBuffer.allocate(8 + SECRET_BYTES).putInt(HELLO_MAGIC).putInt(rank)
+                .put(rendezvous, 4, SECRET_BYTES).flip();
+        return new Joining(new InetSocketAddress(senderAddress, port), hello, rank, worldSize);
     }
 
     static TransportException failure(IOException e, int peer, String what) {
@@ -114,12 +104,77 @@ final class HostTcpTransport implements Transport {
         return (int) crc.getValue();
     }
 
+    /** A receiver's data connection until it has presented the secret; {@link #abort()} closes it. */
+    private static final class Joining implements PendingGroup {
+        private final InetSocketAddress root;
+        private final ByteBuffer hello;
+        private final int rank;
+        private final int worldSize;
+        private volatile boolean aborted;
+        /** Between connecting and hand-over to the group; what {@link #abort()} closes. */
+        private volatile DeadlineChannel connecting;
+
+        Joining(InetSocketAddress root, ByteBuffer hello, int rank, int worldSize) {
+            this.root = root;
+            this.hello = hello;
+            this.rank = rank;
+            this.worldSize = worldSize;
+        }
+
+        @Override
+        public Group awaitGroup(long deadlineNanos) {
+            checkNotAborted(null);
+            DeadlineChannel channel = null;
+            try {
+                channel = DeadlineChannel.connect(root, deadlineNanos);
+                connecting = channel;
+                checkNotAborted(null); // abort() may have come before the channel was published
+                channel.writeFully(new ByteBuffer[] {hello.duplicate()}, deadlineNanos);
+                checkNotAborted(null);
+                Group group = new Member(channel, rank, worldSize);
+                channel = null; // handed over
+                return group;
+            } catch (IOException e) {
+                checkNotAborted(e); // abort() closing the channel surfaces as an IOException
+                throw failure(e, 0, "joining the host-tcp group at " + root);
+            } finally {
+                connecting = null;
+                if (channel != null) {
+                    channel.close();
+                }
+            }
+        }
+
+        private void checkNotAborted(IOException cause) {
+            if (aborted) {
+                throw TransportException.aborted("joining the host-tcp group", cause);
+            }
+        }
+
+        @Override
+        public void abort() {
+            aborted = true;
+            DeadlineChannel channel = connecting;
+            if (channel != null) {
+                channel.close();
+            }
+        }
+
+        @Override
+        public void close() {
+            // awaitGroup closes a channel it did not hand to a group
+        }
+    }
+
     /** The root's listening socket until every receiver has presented the secret. */
     private static final class Root implements Rendezvous {
         private final ServerSocketChannel server;
         private final byte[] secret;
         private final int worldSize;
         private final byte[] bytes;
+        private volatile boolean aborted;
+        /** While awaitGroup waits for connections; {@link #abort()} wakes it. */
+        private volatile Selector selector;
 
         Root(ServerSocketChannel server, byte[] secret, int worldSize) throws IOException {
             this.server = server;
@@ -138,14 +193,19 @@ final class HostTcpTransport implements Transport {
         public Group awaitGroup(long deadlineNanos) {
             DeadlineChannel[] peers = new DeadlineChannel[worldSize];
             int joined = 0;
-            try (Selector selector = Selector.open()) {
-                server.register(selector, SelectionKey.OP_ACCEPT);
+            try (Selector waiting = Selector.open()) {
+                selector = waiting;
+                server.register(waiting, SelectionKey.OP_ACCEPT);
                 while (joined < worldSize - 1) {
+                    if (aborted) {
+                        throw TransportException.aborted("host-tcp group formation (" + joined + " of "
+                                + (worldSize - 1) + " receivers joined)", null);
+                    }
                     SocketChannel accepted = server.accept();
                     if (accepted == null) {
-                        selector.select(DeadlineChannel.remainingMillis(deadlineNanos,
+                        waiting.select(DeadlineChannel.remainingMillis(deadlineNanos,
                                 "host-tcp group formation (" + joined + " of " + (worldSize - 1) + " receivers)"));
-                        selector.selectedKeys().clear();
+                        waiting.selectedKeys().clear();
                         continue;
                     }
                     DeadlineChannel channel = DeadlineChannel.wrap(accepted);
@@ -165,7 +225,21 @@ final class HostTcpTransport implements Transport {
                 closeAll(peers);
                 throw e;
             } finally {
+                selector = null;
                 close();
+            }
+        }
+
+        /**
+         * Wakes a waiting {@link #awaitGroup}, which then fails. A receiver that connected but has not yet sent its
+         * hello is still waited for, up to the deadline.
+         */
+        @Override
+        public void abort() {
+            aborted = true;
+            Selector waiting = selector;
+            if (waiting != null) {
+                waiting.wakeup();
             }
         }
 

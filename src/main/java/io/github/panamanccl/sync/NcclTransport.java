@@ -4,6 +4,7 @@ import io.github.panamanccl.Cuda;
 import io.github.panamanccl.CudaEvent;
 import io.github.panamanccl.CudaStream;
 import io.github.panamanccl.DeviceMemory;
+import io.github.panamanccl.NcclAbortedException;
 import io.github.panamanccl.NcclCommunicator;
 import io.github.panamanccl.NcclDataType;
 import io.github.panamanccl.NcclException;
@@ -19,10 +20,11 @@ import java.time.Duration;
  * NCCL: the rendezvous is an {@code ncclUniqueId}; each rank creates a non-blocking communicator on its device;
  * each bucket is one {@code ncclBroadcast} of bytes from rank 0 (in place on every rank).
  *
- * <p>Aborting: {@link Group#abort()} aborts the communicator at once from whichever thread calls it (the control
- * plane's, when a peer is lost or reports an error; the deadline watchdog's). {@link NcclCommunicator} lets that
- * abort wait for a native call in progress, and the rank's own wait in {@link NcclCommunicator#await} then ends,
- * so every surviving rank fails as soon as its control plane hears of the failure, not at the deadline.
+ * <p>Aborting: {@link PendingGroup#abort()} and {@link Group#abort()} abort the communicator at once from
+ * whichever thread calls them (the control plane's, when a peer is lost or reports an error; the deadline
+ * watchdog's). {@link NcclCommunicator} lets that abort wait for a native call in progress, and the rank's own
+ * wait in {@link NcclCommunicator#awaitReady} (forming) or {@link NcclCommunicator#await} (broadcasting) then
+ * ends, so every surviving rank fails as soon as its control plane hears of the failure, not at the deadline.
  */
 final class NcclTransport implements Transport {
     static final String NAME = "nccl";
@@ -30,7 +32,7 @@ final class NcclTransport implements Transport {
     private final CommunicatorFactory communicators;
 
     NcclTransport(int device) {
-        this(device, NcclCommunicator::create);
+        this(device, NcclCommunicator::begin);
     }
 
     NcclTransport(int device, CommunicatorFactory communicators) {
@@ -42,12 +44,12 @@ final class NcclTransport implements Transport {
     }
 
     /**
-     * Creates a rank's communicator: {@link NcclCommunicator#create}, except in tests on the single-rank fake NCCL,
+     * Begins a rank's communicator: {@link NcclCommunicator#begin}, except in tests on the single-rank fake NCCL,
      * which give every rank a communicator of its own.
      */
     @FunctionalInterface
     interface CommunicatorFactory {
-        NcclCommunicator create(NcclUniqueId id, int worldSize, int rank, Duration deadline);
+        NcclCommunicator begin(NcclUniqueId id, int worldSize, int rank);
     }
 
     @Override
@@ -62,48 +64,16 @@ final class NcclTransport implements Transport {
 
     @Override
     public Rendezvous openRendezvous(InetAddress bindAddress, int worldSize) {
-        NcclUniqueId id = NcclUniqueId.generate();
-        return new Rendezvous() {
-            @Override
-            public byte[] bytes() {
-                return id.toBytes();
-            }
-
-            @Override
-            public Group awaitGroup(long deadlineNanos) {
-                return create(id, 0, worldSize, deadlineNanos);
-            }
-
-            @Override
-            public void close() {
-                // an unused unique id holds nothing
-            }
-        };
+        return new Forming(NcclUniqueId.generate(), 0, worldSize);
     }
 
     @Override
-    public Group connect(byte[] rendezvous, InetAddress senderAddress, int rank, int worldSize, long deadlineNanos) {
+    public PendingGroup join(byte[] rendezvous, InetAddress senderAddress, int rank, int worldSize) {
         if (rendezvous.length != NcclUniqueId.BYTES) {
             throw new ProtocolException("nccl rendezvous has " + rendezvous.length + " bytes, expected "
                     + NcclUniqueId.BYTES);
         }
-        return create(NcclUniqueId.fromBytes(rendezvous), rank, worldSize, deadlineNanos);
-    }
-
-    private NcclGroup create(NcclUniqueId id, int rank, int worldSize, long deadlineNanos) {
-        Cuda.setDevice(device);
-        NcclCommunicator comm;
-        try {
-            comm = communicators.create(id, worldSize, rank, remaining(deadlineNanos));
-        } catch (PanamaNcclException e) {
-            throw translate(e, "creating the NCCL communicator (rank " + rank + " of " + worldSize + ")");
-        }
-        try {
-            return new NcclGroup(comm, rank, worldSize, CudaStream.create());
-        } catch (RuntimeException e) {
-            comm.abort();
-            throw e;
-        }
+        return new Forming(NcclUniqueId.fromBytes(rendezvous), rank, worldSize);
     }
 
     static Duration remaining(long deadlineNanos) {
@@ -111,8 +81,95 @@ final class NcclTransport implements Transport {
     }
 
     static TransportException translate(PanamaNcclException e, String what) {
-        Kind kind = e instanceof NcclTimeoutException ? Kind.DEADLINE : Kind.PEER_FAILED;
+        Kind kind = switch (e) {
+            case NcclTimeoutException _ -> Kind.DEADLINE;
+            case NcclAbortedException _ -> Kind.ABORTED;
+            default -> Kind.PEER_FAILED;
+        };
         return new TransportException(kind, UpdateFailedException.UNKNOWN_RANK, what + " failed: " + e.getMessage(), e);
+    }
+
+    /**
+     * One rank's communicator from begin to ready. The owning thread begins it and waits in {@link #awaitGroup};
+     * {@link #abort()}, from any thread, aborts the forming communicator, which ends that wait at once.
+     */
+    private final class Forming implements Rendezvous {
+        private final NcclUniqueId id;
+        private final int rank;
+        private final int worldSize;
+        private volatile boolean aborted;
+        /** Between begin and hand-over to the group; what {@link #abort()} aborts. */
+        private volatile NcclCommunicator forming;
+        private volatile PanamaNcclException abortFailure;
+
+        Forming(NcclUniqueId id, int rank, int worldSize) {
+            this.id = id;
+            this.rank = rank;
+            this.worldSize = worldSize;
+        }
+
+        @Override
+        public byte[] bytes() {
+            return id.toBytes();
+        }
+
+        @Override
+        public Group awaitGroup(long deadlineNanos) {
+            String what = "forming the NCCL communicator (rank " + rank + " of " + worldSize + ")";
+            if (aborted) {
+                throw TransportException.aborted("nccl group formation", null);
+            }
+            Cuda.setDevice(device);
+            NcclCommunicator comm;
+            try {
+                comm = communicators.begin(id, worldSize, rank);
+            } catch (PanamaNcclException e) {
+                throw translate(e, what);
+            }
+            forming = comm;
+            try {
+                if (aborted) {
+                    abortQuietly(comm); // abort() came while the communicator was being begun
+                }
+                comm.awaitReady(remaining(deadlineNanos));
+            } catch (PanamaNcclException e) {
+                TransportException failure = translate(e, what); // awaitReady aborted the communicator
+                if (abortFailure != null) {
+                    failure.addSuppressed(abortFailure);
+                }
+                throw failure;
+            } finally {
+                forming = null;
+            }
+            try {
+                return new NcclGroup(comm, rank, worldSize, CudaStream.create());
+            } catch (RuntimeException e) {
+                comm.abort();
+                throw e;
+            }
+        }
+
+        @Override
+        public void abort() {
+            aborted = true;
+            NcclCommunicator comm = forming;
+            if (comm != null) {
+                abortQuietly(comm);
+            }
+        }
+
+        private void abortQuietly(NcclCommunicator comm) {
+            try {
+                comm.abort();
+            } catch (PanamaNcclException e) {
+                abortFailure = e; // reported by the owning thread with the aborted formation
+            }
+        }
+
+        @Override
+        public void close() {
+            // a unique id holds nothing, and a formation that failed aborted its communicator
+        }
     }
 
     /** One communicator and its stream: the owning thread broadcasts, waits and closes; any thread may abort. */

@@ -10,9 +10,11 @@ import java.net.InetAddress;
 /**
  * The data plane (SPI): how bucket bytes travel from the sender (rank 0) to every receiver (ranks 1..n).
  * Groups are formed like NCCL communicators: the root opens a {@link Rendezvous} whose bytes the control plane
- * hands to every receiver, and all ranks {@linkplain #connect connect} before a deadline. A group carries a
- * sequence of broadcasts, one per bucket, in the same order on every rank; after any failure it is
- * {@linkplain Group#abort() aborted} and a new one is formed for the next update.
+ * hands to every receiver, every receiver {@linkplain #join joins}, and all ranks wait in
+ * {@link PendingGroup#awaitGroup} until the group is complete or a deadline passes. While they wait, any thread
+ * that learns the formation is doomed (a peer lost on the control plane) may {@linkplain PendingGroup#abort()
+ * abort} it. A group carries a sequence of broadcasts, one per bucket, in the same order on every rank; after any
+ * failure it is {@linkplain Group#abort() aborted} and a new one is formed for the next update.
  *
  * <p>Implementations: {@link #hostTcp()} (host memory over TCP, with a CRC32C per bucket) and
  * {@link #nccl(int)} (device memory, one {@code ncclBroadcast} per bucket).
@@ -40,25 +42,39 @@ public interface Transport {
     Rendezvous openRendezvous(InetAddress bindAddress, int worldSize);
 
     /**
-     * Receiver side: joins the group described by {@code rendezvous}; collective with the root's
-     * {@link Rendezvous#awaitGroup}.
+     * Receiver side: starts joining the group described by {@code rendezvous}; the group forms in
+     * {@link PendingGroup#awaitGroup}, collective with the root's {@link Rendezvous#awaitGroup}.
      *
      * @param senderAddress the address the control connection reached the sender at
-     * @param deadlineNanos absolute {@link System#nanoTime()} deadline
      */
-    Group connect(byte[] rendezvous, InetAddress senderAddress, int rank, int worldSize, long deadlineNanos);
+    PendingGroup join(byte[] rendezvous, InetAddress senderAddress, int rank, int worldSize);
 
-    /** The root's half of a group being formed. */
-    interface Rendezvous extends AutoCloseable {
-        /** Opaque bytes every receiver needs to connect (at most 4096). */
-        byte[] bytes();
-
-        /** Waits until every receiver has connected; collective. */
+    /** One rank's part of a group being formed. */
+    interface PendingGroup extends AutoCloseable {
+        /**
+         * Waits until every rank has joined; collective.
+         *
+         * @param deadlineNanos absolute {@link System#nanoTime()} deadline
+         * @throws TransportException on deadline, peer failure or {@link #abort()}
+         */
         Group awaitGroup(long deadlineNanos);
+
+        /**
+         * From any thread: an {@link #awaitGroup} in progress, or a later one, fails promptly with a
+         * {@link TransportException} of kind {@link TransportException.Kind#ABORTED}. Idempotent; never throws.
+         * Does nothing to a group already handed out (abort that group instead).
+         */
+        void abort();
 
         /** Releases what was not handed to a group; idempotent. */
         @Override
         void close();
+    }
+
+    /** The root's part of a group being formed. */
+    interface Rendezvous extends PendingGroup {
+        /** Opaque bytes every receiver needs to join (at most 4096). */
+        byte[] bytes();
     }
 
     /** A formed group of ranks. Broadcast methods are in the memory-specific subtypes. */

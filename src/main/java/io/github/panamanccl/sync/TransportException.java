@@ -12,7 +12,10 @@ public final class TransportException extends SyncException {
         PEER_FAILED,
         /** A bucket arrived with a wrong header or checksum. */
         CORRUPT,
-        /** {@link Transport.Group#abort()} was called (by a deadline watchdog or a failure elsewhere). */
+        /**
+         * {@link Transport.Group#abort()} or {@link Transport.PendingGroup#abort()} was called (by a deadline watchdog
+         * or a failure elsewhere).
+         */
         ABORTED
     }
 
@@ -23,6 +26,11 @@ public final class TransportException extends SyncException {
         super(message, cause);
         this.kind = kind;
         this.peerRank = peerRank;
+    }
+
+    /** {@code what} (e.g. "nccl group") was cut short by an abort. */
+    static TransportException aborted(String what, Throwable cause) {
+        return new TransportException(Kind.ABORTED, UpdateFailedException.UNKNOWN_RANK, what + " was aborted", cause);
     }
 
     public Kind kind() {

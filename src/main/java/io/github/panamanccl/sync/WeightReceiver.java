@@ -75,6 +75,8 @@ public final class WeightReceiver implements AutoCloseable {
     private final Object updateLock = new Object();
     private volatile ReceiverState state = new ReceiverState.Empty();
     private volatile Running running;
+    /** The group formation the latest GROUP message asked for, from its arrival until formGroup has finished it. */
+    private final AtomicReference<Formation> formation = new AtomicReference<>();
     private volatile boolean closed;
 
     // Group state, guarded by updateLock.
@@ -136,8 +138,9 @@ public final class WeightReceiver implements AutoCloseable {
      * beginning. Group (re-)formation requested by the sender happens inside.
      *
      * @return the committed update's report; empty when no update began within {@code maxWait}
-     * @throws UpdateFailedException   the update failed; {@link UpdateFailedException#receiverState()} says whether
-     *                                 the weights are intact or torn
+     * @throws UpdateFailedException   the update failed, or the sender aborted it while the transport group formed;
+     *                                 {@link UpdateFailedException#receiverState()} says whether the weights are intact
+     *                                 or torn
      * @throws ConnectionLostException the sender is gone; join again
      */
     public Optional<UpdateReport> awaitUpdate(Duration maxWait) {
@@ -166,16 +169,32 @@ public final class WeightReceiver implements AutoCloseable {
         }
     }
 
+    /**
+     * Joins the transport group the sender asked for. A formation that fails on its own is reported to the sender,
+     * which fails the update; one the sender aborted (its ABORT arrived meanwhile) throws that update's failure.
+     */
     private void formGroup(Group g) {
+        Formation current = formation.get();
+        if (current == null || current.epoch() != g.epoch()) {
+            return; // a later GROUP has arrived: the sender gave up on this group
+        }
         closeGroup();
-        try {
-            group = transport.connect(g.rendezvous(), senderAddress, g.rank(), g.worldSize(),
-                    System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(g.timeoutMillis()));
+        try (Transport.PendingGroup pending = transport.join(g.rendezvous(), senderAddress, g.rank(), g.worldSize())) {
+            current.attach(pending);
+            group = pending.awaitGroup(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(g.timeoutMillis()));
             epoch = g.epoch();
+            current.throwIfAbortedBySender();
             connection.send(new GroupReady(g.epoch()));
         } catch (IOException | RuntimeException e) {
             closeGroup();
+            Abort notice = current.notice();
+            if (notice != null) {
+                throw new Failure(notice.reason(), notice.failedRank(), "sender aborted while the transport group "
+                        + "formed: " + notice.message(), e).toException("receiver rank " + g.rank(), notice.version(), state);
+            }
             connection.sendQuietly(new GroupFailed(g.epoch(), e.toString()));
+        } finally {
+            formation.compareAndSet(current, null);
         }
     }
 
@@ -261,13 +280,33 @@ public final class WeightReceiver implements AutoCloseable {
         }
     }
 
-    /** Sender-side notices while an update runs: an ABORT or a lost connection ends the transfer at once. */
+    /**
+     * Sender-side notices while an update runs or its group forms: an ABORT or a lost connection ends the transfer,
+     * or the formation, at once.
+     */
     private final class Handler implements ControlConnection.Handler {
         @Override
         public void onMessage(ControlConnection c, Message message) {
-            Running current = running;
-            if (current != null && message instanceof Abort a && a.version() == current.version) {
-                current.fail(new Failure(a.reason(), a.failedRank(), "sender aborted: " + a.message(), null), true);
+            switch (message) {
+                // Here, before awaitUpdate takes the GROUP from the inbox, so that an ABORT right behind it is not lost.
+                case Group g -> formation.set(new Formation(g.epoch()));
+                case Abort a -> {
+                    Running current = running;
+                    if (current != null && a.version() == current.version) {
+                        current.fail(new Failure(a.reason(), a.failedRank(), "sender aborted: " + a.message(), null),
+                                true);
+                        return;
+                    }
+                    Formation forming = formation.get();
+                    if (forming != null) {
+                        // The group forms for the update this ABORT ends: the sender aborts only the update in
+                        // flight, and an earlier update's ABORT was handled before the GROUP of this formation.
+                        forming.abort(a);
+                    }
+                }
+                default -> {
+                    // the update thread takes everything else from the inbox
+                }
             }
         }
 
@@ -277,6 +316,62 @@ public final class WeightReceiver implements AutoCloseable {
             if (current != null) {
                 current.fail(new Failure(Reason.PEER_LOST, 0, "control connection to the sender lost: "
                         + ControlConnection.describe(cause), cause), true);
+            }
+            Formation forming = formation.get();
+            if (forming != null) {
+                forming.abort(null); // awaitUpdate then reports the lost connection
+            }
+        }
+    }
+
+    /**
+     * A transport group this receiver was asked to form; the control thread aborts it when the sender says so, even
+     * before the update thread has begun to form it.
+     */
+    private static final class Formation {
+        private final int epoch;
+        private final AtomicReference<Abort> notice = new AtomicReference<>();
+        private volatile boolean aborted;
+        private volatile Transport.PendingGroup pending;
+
+        Formation(int epoch) {
+            this.epoch = epoch;
+        }
+
+        int epoch() {
+            return epoch;
+        }
+
+        /** Makes an abort from now on reach {@code group}; aborts it at once if one came first. */
+        void attach(Transport.PendingGroup group) {
+            pending = group;
+            if (aborted) {
+                group.abort();
+            }
+        }
+
+        /** From the control thread: {@code why} is the sender's ABORT, null when the connection was lost. */
+        void abort(Abort why) {
+            if (why != null) {
+                notice.compareAndSet(null, why);
+            }
+            aborted = true;
+            Transport.PendingGroup group = pending;
+            if (group != null) {
+                group.abort();
+            }
+        }
+
+        /** The sender's ABORT, if one arrived while the group formed. */
+        Abort notice() {
+            return notice.get();
+        }
+
+        /** For an ABORT that came just as the group completed: the group is of no use to the aborted update. */
+        void throwIfAbortedBySender() {
+            Abort a = notice.get();
+            if (a != null) {
+                throw new SyncException("sender aborted update " + a.version() + " as the transport group formed");
             }
         }
     }

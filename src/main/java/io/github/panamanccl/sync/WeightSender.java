@@ -220,8 +220,10 @@ public final class WeightSender implements AutoCloseable {
         }
         closeGroup();
         epoch++;
+        update.formingEpoch = epoch;
         int world = receivers + 1;
         try (Transport.Rendezvous rendezvous = transport.openRendezvous(bindAddress, world)) {
+            update.forming(rendezvous);
             long timeoutMillis = Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadlineNanos - System.nanoTime()));
             for (int i = 0; i < current.size(); i++) {
                 Member m = current.get(i);
@@ -293,14 +295,10 @@ public final class WeightSender implements AutoCloseable {
             if (expected.test(msg)) {
                 return;
             }
-            switch (msg) {
-                case Failed f when f.version() == update.version -> update.fail(fromReceiver(m, f.reason(), f.message()));
-                case GroupFailed f when f.epoch() == epoch -> update.fail(new Failure(Reason.GROUP_FAILED, m.rank,
-                        "receiver " + m + " could not join the transport group: " + f.message(), null));
-                default -> {
-                    // stale replies of an earlier update or epoch
-                }
+            if (msg instanceof Failed f && f.version() == update.version) {
+                update.fail(fromReceiver(m, f.reason(), f.message()));
             }
+            // anything else: stale replies of an earlier update or epoch; a GROUP_FAILED failed the update on arrival
         }
     }
 
@@ -312,10 +310,13 @@ public final class WeightSender implements AutoCloseable {
         return new Failure(seen, m.rank, "receiver " + m + " reported " + reason + ": " + message, null);
     }
 
-    /** Tells every group member the update failed, and aborts the transport group; bounded, never blocks long. */
+    /**
+     * Tells every member of the update (of the group, or of the group being formed) that it failed, and aborts the
+     * transport group; bounded, never blocks long.
+     */
     private void abortUpdate(ActiveUpdate update, Failure failure) {
         Abort notice = new Abort(update.version, failure.reason(), failure.rank(), failure.message());
-        for (Member m : groupMembers) {
+        for (Member m : update.members) {
             if (m.connection.isOpen()) {
                 m.connection.sendQuietly(notice);
             }
@@ -419,6 +420,9 @@ public final class WeightSender implements AutoCloseable {
             }
             if (message instanceof Failed f && f.version() == update.version) {
                 update.fail(fromReceiver(member, f.reason(), f.message()));
+            } else if (message instanceof GroupFailed f && f.epoch() == update.formingEpoch) {
+                update.fail(new Failure(Reason.GROUP_FAILED, member.rank, "receiver " + member
+                        + " could not join the transport group: " + f.message(), null));
             } else if (message instanceof Done d && d.version() == update.version) {
                 update.committed.add(member); // its later disconnect no longer concerns this update
             }
@@ -457,11 +461,17 @@ public final class WeightSender implements AutoCloseable {
         }
     }
 
-    /** The update in flight; the first failure wins and aborts its transport group. */
+    /**
+     * The update in flight; the first failure wins and aborts its transport group, or the group being formed, from
+     * the thread that saw it.
+     */
     private static final class ActiveUpdate {
         final long version;
         final AtomicReference<Failure> failure = new AtomicReference<>();
+        volatile Transport.PendingGroup forming;
         volatile Transport.Group group;
+        /** The epoch of the group this update forms (0: it forms none); a GROUP_FAILED for it fails the update. */
+        volatile int formingEpoch;
         volatile List<Member> members = List.of();
         final java.util.Set<Member> committed = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
@@ -471,10 +481,22 @@ public final class WeightSender implements AutoCloseable {
 
         void fail(Failure f) {
             if (failure.compareAndSet(null, f)) {
+                Transport.PendingGroup pending = forming;
+                if (pending != null) {
+                    pending.abort();
+                }
                 Transport.Group g = group;
                 if (g != null) {
                     g.abort();
                 }
+            }
+        }
+
+        /** Makes a failure from now on abort the group being formed; aborts it at once if one came first. */
+        void forming(Transport.PendingGroup pending) {
+            forming = pending;
+            if (failure.get() != null) {
+                pending.abort();
             }
         }
 

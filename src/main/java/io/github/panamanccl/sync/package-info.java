@@ -10,7 +10,7 @@
  * (default 64 MiB); a longer announcement is refused before anything is buffered. Every read and write has the
  * I/O timeout; heartbeats every third of it keep an idle connection's reads inside it. Messages: HELLO, WELCOME
  * (transport name, plan fingerprint, the plan in the bucket package's binary codec), GROUP (epoch, rank, world
- * size, transport rendezvous, e.g. the NCCL unique id), BEGIN (version, plan fingerprint, deadline), READY,
+ * size, transport rendezvous, e.g. the NCCL unique id), GROUP_READY / GROUP_FAILED per rank, BEGIN (version, plan fingerprint, deadline), READY,
  * DONE / FAILED per rank, ABORT (reason, rank at fault). A receiver whose plan fingerprint differs refuses the
  * update before any byte moves, and both sides report {@link io.github.panamanccl.sync.PlanMismatchException}.
  * The token travels in clear: use loopback or a trusted network.
@@ -40,8 +40,12 @@
  * {@code ncclCommAbort} that ends the rank's own wait at once); the sender then sends ABORT naming the rank at
  * fault, and each surviving receiver aborts its group on receipt, so every rank throws a typed
  * {@link io.github.panamanccl.sync.UpdateFailedException} promptly, at the latest at the deadline plus a small
- * slack (a receiver waits at most 500 ms for the ABORT to learn the root cause). Forming an NCCL group is the
- * exception: communicator creation cannot be cut short, so a rank lost while the group forms is noticed at the
- * deadline. The next {@code publish} forms a new group with whichever receivers are connected then.
+ * slack (a receiver waits at most 500 ms for the ABORT to learn the root cause). The same holds while the group
+ * forms: the group being formed is aborted from the thread that saw the failure (for NCCL an
+ * {@code ncclCommAbort} of the communicator still forming, which ends that rank's
+ * {@link io.github.panamanccl.NcclCommunicator#awaitReady} at once); a receiver whose own formation fails reports
+ * GROUP_FAILED, which fails the update on arrival; and the sender's ABORT reaches every receiver of the group being
+ * formed, even one that has not begun to form it yet. The next {@code publish} forms a new group with whichever
+ * receivers are connected then.
  */
 package io.github.panamanccl.sync;

@@ -131,14 +131,17 @@ class DeviceBucketPackerTest {
             long[] sourceAddresses = upload(plan, sources);
             DeviceBuffer[] buckets = garbageBuckets(plan);
             CudaStream stream = track(CudaStream.create());
-            DeviceBucketPacker packer = track(DeviceBucketPacker.create(plan));
-
             resetCounters();
+            DeviceBucketPacker packer = track(DeviceBucketPacker.create(plan));
+            assertEquals(0, nativeCalls(), "creating a packer makes no native call");
+
             for (int b = 0; b < plan.bucketCount(); b++) {
                 packer.pack(b, sourceAddresses, buckets[b], stream);
                 assertEquals(b + 1, FakeNative.cudartCallCount("cudaMemcpyBatchAsync"));
             }
-            assertEquals(plan.bucketCount(), nativeCalls(), "nothing but one cudaMemcpyBatchAsync per bucket");
+            assertEquals(1, FakeNative.cudartCallCount("cudaMallocHost"), "the zero buffer, allocated on first need");
+            assertEquals(plan.bucketCount() + 1, nativeCalls(),
+                    "nothing but one cudaMemcpyBatchAsync per bucket and the zero buffer's allocation");
             stream.synchronize();
             for (int b = 0; b < plan.bucketCount(); b++) {
                 MemorySegment copy = arena.allocate(plan.bucketByteSize(b));
@@ -188,12 +191,62 @@ class DeviceBucketPackerTest {
             DeviceBucketPacker packer = track(DeviceBucketPacker.create(plan));
             resetCounters();
             packer.pack(0, addresses, bucket, stream);
-            assertEquals(1, nativeCalls());
+            assertEquals(1, FakeNative.cudartCallCount("cudaMemcpyBatchAsync"));
+            assertEquals(2, nativeCalls(), "the batch and the zero buffer's allocation");
             stream.synchronize();
             MemorySegment copy = arena.allocate(plan.bucketByteSize(0));
             bucket.copyToHost(0, copy);
             assertEquals(-1, copy.mismatch(PlanFixtures.packAll(arena, plan, sources)[0].asSlice(0, gap + 16)));
         }
+    }
+
+    @Test
+    void onlyPackingPaddingAllocatesTheZeroBufferOnceAndCloseFreesIt() {
+        List<TensorSpec> inventory = inventory();
+        BucketPlan plan = BucketPlanner.plan(inventory, 4096, 256);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment[] sources = PlanFixtures.sources(arena, inventory);
+            long[] addresses = upload(plan, sources);
+            DeviceBuffer[] buckets = garbageBuckets(plan);
+            CudaStream stream = track(CudaStream.create());
+            long allocated = FakeNative.cudartLiveAllocations();
+            DeviceBucketPacker packer = DeviceBucketPacker.create(plan);
+            resetCounters();
+
+            for (int b = 0; b < plan.bucketCount(); b++) {
+                packer.scatter(b, buckets[b], addresses, stream); // a receiver's packer only scatters
+            }
+            assertEquals(0, FakeNative.cudartCallCount("cudaMallocHost"), "scatter never needs the zero buffer");
+            assertEquals(allocated, FakeNative.cudartLiveAllocations());
+
+            int padded = firstBucketWithPadding(plan);
+            packer.pack(padded, addresses, buckets[padded], stream);
+            packer.pack(padded, addresses, buckets[padded], stream);
+            assertEquals(1, FakeNative.cudartCallCount("cudaMallocHost"));
+            assertEquals(allocated + 1, FakeNative.cudartLiveAllocations());
+            stream.synchronize();
+
+            packer.close();
+            packer.close();
+            assertEquals(allocated, FakeNative.cudartLiveAllocations(), "close freed it");
+            IllegalStateException closed = assertThrows(IllegalStateException.class,
+                    () -> packer.pack(padded, addresses, buckets[padded], stream));
+            assertTrue(closed.getMessage().contains("closed"), closed.getMessage());
+            assertEquals(1, FakeNative.cudartCallCount("cudaMallocHost"), "nothing allocated after close");
+        }
+    }
+
+    private static int firstBucketWithPadding(BucketPlan plan) {
+        for (int b = 0; b < plan.bucketCount(); b++) {
+            long cursor = 0;
+            for (BucketPlan.Piece piece : plan.piecesIn(b)) {
+                if (piece.bucketOffset() > cursor) {
+                    return b;
+                }
+                cursor = piece.bucketOffset() + piece.length();
+            }
+        }
+        throw new AssertionError("the inventory was chosen to need padding");
     }
 
     @Test

@@ -4,6 +4,7 @@ import io.github.panamanccl.CudaEvent;
 import io.github.panamanccl.DeviceBuffer;
 import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.NcclCommunicator;
+import io.github.panamanccl.NcclException;
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.testing.FakeNative;
 import org.junit.jupiter.api.AfterEach;
@@ -44,8 +45,7 @@ class DevicePathFakeCudaTest {
      * The NCCL transport with a single-rank communicator per rank, since the fake NCCL moves data only within one:
      * every rank still creates, broadcasts on, waits for and aborts a real (fake) communicator.
      */
-    private static final Transport SOLO_NCCL = new NcclTransport(0,
-            (id, worldSize, rank, deadline) -> NcclCommunicator.create(id, 1, 0, deadline));
+    private static final Transport SOLO_NCCL = new NcclTransport(0, (id, worldSize, rank) -> NcclCommunicator.begin(id, 1, 0));
     private final Arena arena = Arena.ofShared();
     private final List<AutoCloseable> toClose = new ArrayList<>();
 
@@ -59,6 +59,7 @@ class DevicePathFakeCudaTest {
     @AfterEach
     void release() throws Exception {
         FakeNative.cudartSetStreamBusy(false);
+        FakeNative.ncclSetHang(false);
         for (AutoCloseable c : toClose.reversed()) {
             c.close();
         }
@@ -187,9 +188,110 @@ class DevicePathFakeCudaTest {
         assertEquals(3, FakeNative.ncclCallCount("ncclCommAbort"));
     }
 
+    /**
+     * Sender and two receivers over NCCL while the group forms: no communicator ever becomes ready (the fake keeps
+     * them ncclInProgress), a 20 s deadline. When receiver 1's control connection drops, the sender aborts its
+     * forming communicator, tells the other receiver, which aborts its own, and every surviving rank fails naming
+     * rank 1, long before the deadline.
+     */
+    @Test
+    void a_receiver_lost_while_the_nccl_group_forms_ends_every_rank_s_formation_long_before_the_deadline()
+            throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        WeightSender sender = startSender(plan, SOLO_NCCL);
+        WeightReceiver lost = join(sender, plan, CommitMode.STAGED, SOLO_NCCL); // rank 1: joined first
+        WeightReceiver survivor = join(sender, plan, CommitMode.IN_PLACE, SOLO_NCCL); // rank 2
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        toClose.add(pool::shutdownNow);
+
+        FakeNative.ncclSetHang(true); // every rank waits in NcclCommunicator.awaitReady
+        Duration deadline = Duration.ofSeconds(20);
+        Future<Failed> atSender = pool.submit(() -> failure(() -> sender.publish(1, deadline)));
+        Future<Failed> atSurvivor = pool.submit(() -> failure(() -> survivor.awaitUpdate(deadline)));
+        Future<ConnectionLostException> atLost = pool.submit(
+                () -> assertThrows(ConnectionLostException.class, () -> lost.awaitUpdate(deadline)));
+        long waitingSince = System.nanoTime();
+        while (FakeNative.ncclCallCount("ncclCommInitRankConfig") < 3) { // every rank has begun its communicator
+            assertTrue(System.nanoTime() - waitingSince < TimeUnit.SECONDS.toNanos(10), "the ranks never began");
+            sleep(5);
+        }
+        sleep(100);
+        assertEquals(3, FakeNative.ncclLiveComms(), "every rank's communicator is forming");
+        long failedAt = System.nanoTime();
+        lost.close(); // its control connection drops, as when its process dies
+
+        for (Future<Failed> rank : List.of(atSender, atSurvivor)) {
+            Failed f = rank.get(15, TimeUnit.SECONDS);
+            PeerFailedException e = assertInstanceOf(PeerFailedException.class, f.exception(), f.exception().toString());
+            assertEquals(1, e.failedRank(), e.getMessage());
+            long afterMillis = (f.atNanos() - failedAt) / 1_000_000;
+            assertTrue(afterMillis < deadline.toMillis() / 2, "failed " + afterMillis + " ms after the control-plane "
+                    + "failure; deadline " + deadline.toMillis() + " ms: " + e.getMessage());
+        }
+        atLost.get(15, TimeUnit.SECONDS);
+        assertEquals(java.util.Optional.of(new ReceiverState.Empty()), atSurvivor.get().exception().receiverState());
+        assertEquals(0, FakeNative.ncclLiveComms(), "every rank's forming communicator was aborted");
+        assertEquals(3, FakeNative.ncclCallCount("ncclCommAbort"), "each exactly once");
+        assertEquals(0, FakeNative.ncclCallCount("ncclBroadcast"));
+    }
+
+    /**
+     * A receiver whose communicator cannot even begin reports GROUP_FAILED; the sender fails the update on its
+     * arrival, aborting its forming communicator, and the other receiver's formation ends with it.
+     */
+    @Test
+    void a_receiver_that_cannot_join_the_nccl_group_ends_every_rank_s_formation_long_before_the_deadline()
+            throws Exception {
+        Transport rankOneFails = new NcclTransport(0, (id, worldSize, rank) -> {
+            if (rank == 1) {
+                throw new NcclException("ncclCommInitRankConfig", 2, "ncclSystemError", "injected", "");
+            }
+            return NcclCommunicator.begin(id, 1, 0);
+        });
+        BucketPlan plan = SyncFixtures.plan(1);
+        WeightSender sender = startSender(plan, rankOneFails);
+        WeightReceiver failing = join(sender, plan, CommitMode.STAGED, rankOneFails); // rank 1
+        WeightReceiver survivor = join(sender, plan, CommitMode.STAGED, rankOneFails); // rank 2
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        toClose.add(pool::shutdownNow);
+
+        FakeNative.ncclSetHang(true);
+        Duration deadline = Duration.ofSeconds(20);
+        long start = System.nanoTime();
+        Future<Failed> atSender = pool.submit(() -> failure(() -> sender.publish(1, deadline)));
+        Future<Failed> atSurvivor = pool.submit(() -> failure(() -> survivor.awaitUpdate(deadline)));
+        Future<?> atFailing = pool.submit(() -> failing.awaitUpdate(Duration.ofSeconds(2)));
+
+        for (Future<Failed> rank : List.of(atSender, atSurvivor)) {
+            Failed f = rank.get(15, TimeUnit.SECONDS);
+            PeerFailedException e = assertInstanceOf(PeerFailedException.class, f.exception(), f.exception().toString());
+            assertEquals(1, e.failedRank(), e.getMessage());
+            assertTrue(e.getMessage().contains("could not join the transport group"), e.getMessage());
+            long afterMillis = (f.atNanos() - start) / 1_000_000;
+            assertTrue(afterMillis < deadline.toMillis() / 2, "failed after " + afterMillis + " ms: " + e.getMessage());
+        }
+        assertEquals(java.util.Optional.empty(), atFailing.get(15, TimeUnit.SECONDS),
+                "its own formation failure went to the sender; no update began on it");
+        assertEquals(0, FakeNative.ncclLiveComms());
+        assertEquals(2, FakeNative.ncclCallCount("ncclCommAbort"), "the two communicators that began");
+    }
+
+    private WeightSender startSender(BucketPlan plan, Transport transport) {
+        Map<String, DeviceMemory> sources = DeviceRoundTrip.deviceTensors(plan, SyncFixtures.allocate(plan, arena),
+                toClose);
+        WeightSender sender = WeightSender.builder().plan(plan).deviceSources(sources).receivers(2)
+                .token(SyncFixtures.TOKEN).transport(transport).start();
+        toClose.add(sender);
+        return sender;
+    }
+
     private WeightReceiver join(WeightSender sender, BucketPlan plan, CommitMode mode) {
+        return join(sender, plan, mode, SOLO_NCCL);
+    }
+
+    private WeightReceiver join(WeightSender sender, BucketPlan plan, CommitMode mode, Transport transport) {
         WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", sender.port())
-                .token(SyncFixtures.TOKEN).transport(SOLO_NCCL).commitMode(mode)
+                .token(SyncFixtures.TOKEN).transport(transport).commitMode(mode)
                 .scatterIntoDevice(DeviceRoundTrip.deviceTensors(plan, SyncFixtures.allocate(plan, arena), toClose))
                 .join(Duration.ofSeconds(5));
         toClose.add(receiver);

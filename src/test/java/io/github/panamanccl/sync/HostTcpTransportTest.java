@@ -27,6 +27,12 @@ class HostTcpTransportTest {
         return System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
     }
 
+    private static Transport.Group join(Transport t, byte[] rendezvous, int rank, int worldSize, long deadlineNanos) {
+        try (Transport.PendingGroup joining = t.join(rendezvous, LOOPBACK, rank, worldSize)) {
+            return joining.awaitGroup(deadlineNanos);
+        }
+    }
+
     /** A formed host-tcp group of every rank in this process; {@code rank(r)} is rank r's side. */
     private record Ranks(List<Transport.HostGroup> groups) implements AutoCloseable {
         static Ranks form(int worldSize) throws Exception {
@@ -37,7 +43,7 @@ class HostTcpTransportTest {
                 List<Future<Transport.Group>> members = new ArrayList<>();
                 for (int r = 1; r < worldSize; r++) {
                     int rank = r;
-                    members.add(connecting.submit(() -> t.connect(bytes, LOOPBACK, rank, worldSize, deadline(5000))));
+                    members.add(connecting.submit(() -> join(t, bytes, rank, worldSize, deadline(5000))));
                 }
                 List<Transport.HostGroup> groups = new ArrayList<>();
                 groups.add((Transport.HostGroup) rv.awaitGroup(deadline(5000)));
@@ -123,10 +129,48 @@ class HostTcpTransportTest {
         try (Transport.Rendezvous rv = t.openRendezvous(LOOPBACK, 2)) {
             byte[] forged = rv.bytes();
             forged[10] ^= 1;
-            try (Transport.Group intruder = t.connect(forged, LOOPBACK, 1, 2, deadline(2000))) {
+            try (Transport.Group intruder = join(t, forged, 1, 2, deadline(2000))) {
                 TransportException e = assertThrows(TransportException.class, () -> rv.awaitGroup(deadline(500)));
                 assertEquals(TransportException.Kind.DEADLINE, e.kind());
             }
+        }
+    }
+
+    @Test
+    void an_abort_from_another_thread_ends_the_root_s_wait_for_receivers_at_once() throws Exception {
+        try (Transport.Rendezvous rv = Transport.hostTcp().openRendezvous(LOOPBACK, 3)) {
+            Thread controlPlane = Thread.ofPlatform().start(() -> {
+                sleepQuietly(100);
+                rv.abort();
+            });
+            long start = System.nanoTime();
+            TransportException e = assertThrows(TransportException.class, () -> rv.awaitGroup(deadline(30_000)));
+            long elapsed = System.nanoTime() - start;
+            controlPlane.join();
+            assertEquals(TransportException.Kind.ABORTED, e.kind(), e.getMessage());
+            assertTrue(elapsed < TimeUnit.SECONDS.toNanos(10), "the wait ended after " + elapsed / 1_000_000 + " ms");
+            rv.abort(); // idempotent
+        }
+    }
+
+    @Test
+    void a_join_aborted_before_it_waits_fails_without_connecting() {
+        Transport t = Transport.hostTcp();
+        try (Transport.Rendezvous rv = t.openRendezvous(LOOPBACK, 2);
+             Transport.PendingGroup joining = t.join(rv.bytes(), LOOPBACK, 1, 2)) {
+            joining.abort();
+            TransportException e = assertThrows(TransportException.class, () -> joining.awaitGroup(deadline(5000)));
+            assertEquals(TransportException.Kind.ABORTED, e.kind(), e.getMessage());
+            TransportException root = assertThrows(TransportException.class, () -> rv.awaitGroup(deadline(300)));
+            assertEquals(TransportException.Kind.DEADLINE, root.kind(), "nobody joined: " + root.getMessage());
+        }
+    }
+
+    private static void sleepQuietly(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 }
