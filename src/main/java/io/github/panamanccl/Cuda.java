@@ -18,7 +18,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 public final class Cuda {
     /** cudaDeviceGetPCIBusId needs 13 bytes ("0000:00:00.0"); NVIDIA's samples pass more. */
-    private static final int PCI_BUS_ID_LENGTH = 64;
+    private static final int PCI_BUS_ID_LENGTH = (int) OutSlot.BYTES;
 
     private Cuda() {
     }
@@ -51,32 +51,26 @@ public final class Cuda {
     /** cudaRuntimeGetVersion, e.g. 13000 for CUDA 13.0. Works without a driver. */
     public static int runtimeVersion() {
         ensureRuntime();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment version = arena.allocateFrom(JAVA_INT, 0);
-            NativeResults.checkCuda("cudaRuntimeGetVersion", CudaRuntimeApi.cudaRuntimeGetVersion(version));
-            return version.get(JAVA_INT, 0);
-        }
+        MemorySegment version = OutSlot.zeroed(JAVA_INT.byteSize());
+        NativeResults.checkCuda("cudaRuntimeGetVersion", CudaRuntimeApi.cudaRuntimeGetVersion(version));
+        return version.get(JAVA_INT, 0);
     }
 
     /** cudaDriverGetVersion: the newest CUDA version the driver supports, 0 when no driver is installed. */
     public static int driverVersion() {
         ensureRuntime();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment version = arena.allocateFrom(JAVA_INT, 0);
-            NativeResults.checkCuda("cudaDriverGetVersion", CudaRuntimeApi.cudaDriverGetVersion(version));
-            return version.get(JAVA_INT, 0);
-        }
+        MemorySegment version = OutSlot.zeroed(JAVA_INT.byteSize());
+        NativeResults.checkCuda("cudaDriverGetVersion", CudaRuntimeApi.cudaDriverGetVersion(version));
+        return version.get(JAVA_INT, 0);
     }
 
     /** cudaGetDeviceCount; throws (e.g. cudaErrorInsufficientDriver) when no driver is usable. */
     public static int deviceCount() {
         ensureRuntime();
-        try (Arena arena = Arena.ofConfined()) {
-            // Without a driver the runtime returns an error and leaves the count as it was.
-            MemorySegment count = arena.allocateFrom(JAVA_INT, 0);
-            NativeResults.checkCuda("cudaGetDeviceCount", CudaRuntimeApi.cudaGetDeviceCount(count));
-            return count.get(JAVA_INT, 0);
-        }
+        // Without a driver the runtime returns an error and leaves the count as it was.
+        MemorySegment count = OutSlot.zeroed(JAVA_INT.byteSize());
+        NativeResults.checkCuda("cudaGetDeviceCount", CudaRuntimeApi.cudaGetDeviceCount(count));
+        return count.get(JAVA_INT, 0);
     }
 
     /** Counts devices without throwing: 0 and the cause when the library or the driver is missing. */
@@ -98,34 +92,29 @@ public final class Cuda {
     /** cudaGetDevice: this thread's current device. */
     public static int currentDevice() {
         ensureRuntime();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment device = arena.allocateFrom(JAVA_INT, 0);
-            NativeResults.checkCuda("cudaGetDevice", CudaRuntimeApi.cudaGetDevice(device));
-            return device.get(JAVA_INT, 0);
-        }
+        MemorySegment device = OutSlot.zeroed(JAVA_INT.byteSize());
+        NativeResults.checkCuda("cudaGetDevice", CudaRuntimeApi.cudaGetDevice(device));
+        return device.get(JAVA_INT, 0);
     }
 
     /** cudaDeviceGetPCIBusId, e.g. {@code 0000:1b:00.0}. */
     public static String pciBusId(int device) {
         requireDeviceOrdinal(device);
         ensureRuntime();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment busId = arena.allocate(PCI_BUS_ID_LENGTH);
-            NativeResults.checkCuda("cudaDeviceGetPCIBusId",
-                    CudaRuntimeApi.cudaDeviceGetPCIBusId(busId, PCI_BUS_ID_LENGTH, device));
-            return busId.getString(0);
-        }
+        MemorySegment busId = OutSlot.zeroed(PCI_BUS_ID_LENGTH);
+        NativeResults.checkCuda("cudaDeviceGetPCIBusId",
+                CudaRuntimeApi.cudaDeviceGetPCIBusId(busId, PCI_BUS_ID_LENGTH, device));
+        return busId.getString(0);
     }
 
     /** cudaMemGetInfo for the current device. */
     public static MemInfo memInfo() {
         ensureRuntime();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment free = arena.allocateFrom(JAVA_LONG, 0);
-            MemorySegment total = arena.allocateFrom(JAVA_LONG, 0);
-            NativeResults.checkCuda("cudaMemGetInfo", CudaRuntimeApi.cudaMemGetInfo(free, total));
-            return new MemInfo(free.get(JAVA_LONG, 0), total.get(JAVA_LONG, 0));
-        }
+        MemorySegment slot = OutSlot.zeroed(2 * JAVA_LONG.byteSize());
+        MemorySegment free = slot.asSlice(0, JAVA_LONG);
+        MemorySegment total = slot.asSlice(JAVA_LONG.byteSize(), JAVA_LONG);
+        NativeResults.checkCuda("cudaMemGetInfo", CudaRuntimeApi.cudaMemGetInfo(free, total));
+        return new MemInfo(free.get(JAVA_LONG, 0), total.get(JAVA_LONG, 0));
     }
 
     /** cudaDeviceSynchronize: waits for all work on the current device. */
@@ -186,6 +175,29 @@ public final class Cuda {
      * cudaMemcpy with cudaMemcpyDefault (the runtime infers the direction from the addresses); synchronous.
      */
     public static void memcpy(long dstAddress, long srcAddress, long bytes) {
+        requireCopy(dstAddress, srcAddress, bytes);
+        ensureRuntime();
+        NativeResults.checkCuda("cudaMemcpy", CudaRuntimeApi.cudaMemcpy(MemorySegment.ofAddress(dstAddress),
+                MemorySegment.ofAddress(srcAddress), bytes, CudaRuntimeApi.cudaMemcpyDefault()));
+    }
+
+    /**
+     * cudaMemcpyAsync with cudaMemcpyDefault (the runtime infers the direction from the addresses), ordered on
+     * {@code stream}: exactly one native call. The copy runs asynchronously: source and destination must stay valid,
+     * and a host side must be pinned for the copy to be asynchronous, until the stream has passed this point.
+     *
+     * @param stream a stream from {@link CudaStream#create()}
+     */
+    public static void memcpyAsync(long dstAddress, long srcAddress, long bytes, CudaStream stream) {
+        Objects.requireNonNull(stream, "stream");
+        requireCopy(dstAddress, srcAddress, bytes);
+        MemorySegment streamHandle = stream.handle();
+        ensureRuntime();
+        NativeResults.checkCuda("cudaMemcpyAsync", CudaRuntimeApi.cudaMemcpyAsync(MemorySegment.ofAddress(dstAddress),
+                MemorySegment.ofAddress(srcAddress), bytes, CudaRuntimeApi.cudaMemcpyDefault(), streamHandle));
+    }
+
+    private static void requireCopy(long dstAddress, long srcAddress, long bytes) {
         if (bytes < 0) {
             throw new IllegalArgumentException("bytes is negative: " + bytes);
         }
@@ -193,9 +205,6 @@ public final class Cuda {
             throw new IllegalArgumentException("NULL address: dst 0x" + Long.toHexString(dstAddress) + ", src 0x"
                     + Long.toHexString(srcAddress));
         }
-        ensureRuntime();
-        NativeResults.checkCuda("cudaMemcpy", CudaRuntimeApi.cudaMemcpy(MemorySegment.ofAddress(dstAddress),
-                MemorySegment.ofAddress(srcAddress), bytes, CudaRuntimeApi.cudaMemcpyDefault()));
     }
 
     private static void requireDeviceOrdinal(int device) {

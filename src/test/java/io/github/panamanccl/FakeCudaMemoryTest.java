@@ -8,7 +8,12 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -259,6 +264,63 @@ class FakeCudaMemoryTest {
             byte[] back = new byte[40];
             to.copyToHost(0, MemorySegment.ofArray(back));
             assertArrayEquals(pattern(40, 2), back);
+        }
+    }
+
+    @Test
+    void memcpyAsyncIsOneCallOnTheGivenStream() {
+        try (PinnedHostBuffer source = PinnedHostBuffer.allocate(64);
+             DeviceBuffer target = DeviceBuffer.allocate(64);
+             CudaStream stream = CudaStream.create()) {
+            source.segment().copyFrom(MemorySegment.ofArray(pattern(64, 7)));
+
+            Cuda.memcpyAsync(target.address() + 16, source.address(), 48, stream);
+            stream.synchronize();
+
+            assertEquals(1, FakeNative.cudartCallCount("cudaMemcpyAsync"));
+            assertEquals(0, FakeNative.cudartCallCount("cudaMemcpy"));
+            byte[] back = new byte[48];
+            target.copyToHost(16, MemorySegment.ofArray(back));
+            assertArrayEquals(Arrays.copyOf(pattern(64, 7), 48), back);
+
+            assertThrows(IllegalArgumentException.class, () -> Cuda.memcpyAsync(target.address(), 0, 1, stream));
+            assertThrows(IllegalArgumentException.class,
+                    () -> Cuda.memcpyAsync(target.address(), source.address(), -1, stream));
+            assertThrows(NullPointerException.class,
+                    () -> Cuda.memcpyAsync(target.address(), source.address(), 1, null));
+            assertEquals(1, FakeNative.cudartCallCount("cudaMemcpyAsync"), "rejected before any native call");
+
+            FakeNative.cudartFailNext("cudaMemcpyAsync", 1);
+            CudaException failure = assertThrows(CudaException.class,
+                    () -> Cuda.memcpyAsync(target.address(), source.address(), 8, stream));
+            assertEquals("cudaMemcpyAsync", failure.call());
+            assertEquals("cudaErrorInvalidValue", failure.errorName());
+        }
+        CudaStream closed = CudaStream.create();
+        closed.close();
+        assertThrows(IllegalStateException.class, () -> Cuda.memcpyAsync(1, 1, 1, closed));
+    }
+
+    @Test
+    void queriesOnManyThreadsEachReadTheirOwnAnswer() throws Exception {
+        long total = Cuda.memInfo().total();
+        try (ExecutorService pool = Executors.newFixedThreadPool(4)) {
+            List<Future<Boolean>> answers = new ArrayList<>();
+            for (int thread = 0; thread < 4; thread++) {
+                answers.add(pool.submit(() -> {
+                    for (int i = 0; i < 2_000; i++) {
+                        if (Cuda.runtimeVersion() != 13000 || !"0000:fa:00.0".equals(Cuda.pciBusId(0))
+                                || Cuda.memInfo().total() != total || Cuda.deviceCount() != 1
+                                || Cuda.currentDevice() != 0) {
+                            return false;
+                        }
+                    }
+                    return true;
+                }));
+            }
+            for (Future<Boolean> answer : answers) {
+                assertTrue(answer.get());
+            }
         }
     }
 

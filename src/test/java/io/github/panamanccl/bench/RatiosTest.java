@@ -32,6 +32,26 @@ class RatiosTest {
         assertEquals(8.0, byName.get("perTensor/bucketed"), 1e-9);
     }
 
+    @Test
+    void hostPackIsComparedOnOneThreadAndOnAllThreadsWithinEachParameterSet() {
+        Map<String, String> real = Map.of("modelMiB", "256", "sizes", "real");
+        Map<String, String> scaled = Map.of("modelMiB", "256", "sizes", "scaled");
+        List<JmhResult> results = List.of(
+                result("HostPackBenchmark", "bulkCopy", 30e-3, real),
+                result("HostPackBenchmark", "bulkCopyAllThreads", 20e-3, real),
+                result("HostPackBenchmark", "packUnpack", 25e-3, real),
+                result("HostPackBenchmark", "packUnpackOneThread", 40e-3, real),
+                result("HostPackBenchmark", "bulkCopy", 30e-3, scaled));
+
+        Map<String, Double> byName = Ratios.compute(results).stream()
+                .collect(java.util.stream.Collectors.toMap(r -> r.numerator() + "/" + r.denominator(), Ratios.Ratio::value));
+
+        assertEquals(3, byName.size(), "the scaled set has no pack score: no ratio for it");
+        assertEquals(1.2, byName.get("bulkCopy/packUnpack"), 1e-9);
+        assertEquals(0.75, byName.get("bulkCopy/packUnpackOneThread"), 1e-9);
+        assertEquals(0.8, byName.get("bulkCopyAllThreads/packUnpack"), 1e-9);
+    }
+
     private static JmhResult result(String className, String method, double seconds, Map<String, String> params) {
         return new JmhResult(RUN, className, method, params, seconds, Double.NaN);
     }

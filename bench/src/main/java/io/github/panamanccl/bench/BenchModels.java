@@ -30,6 +30,27 @@ final class BenchModels {
         return Inventory.of(inventory + " (" + count + " tensors)", picked).scaledToFit(maxBytes);
     }
 
+    /**
+     * The leading tensors of a built-in inventory at their real (unscaled) sizes, at most {@code maxBytes} in all:
+     * tensors larger than the whole budget are skipped (Qwen3-30B-A3B's 593 MiB embedding below 1 GiB), the prefix
+     * ends before the first tensor that no longer fits.
+     */
+    static Inventory realPrefix(String inventory, long maxBytes) {
+        List<TensorSpec> prefix = new ArrayList<>();
+        long total = 0;
+        for (TensorSpec tensor : Inventory.builtIn(inventory).tensors()) {
+            if (tensor.byteSize() > maxBytes) {
+                continue;
+            }
+            if (total + tensor.byteSize() > maxBytes) {
+                break;
+            }
+            prefix.add(tensor);
+            total += tensor.byteSize();
+        }
+        return Inventory.of(inventory + " (first " + prefix.size() + " tensors, real sizes)", prefix);
+    }
+
     /** Fills the sender with {@code version}, runs {@code sync} and fails unless every receiver got every tensor. */
     static void checkVerified(LoopbackCluster cluster, long version, LongFunction<DemoCluster.SyncResult> sync) {
         int[] expected = cluster.fillSender(version);

@@ -26,6 +26,10 @@ final class Ratios {
         List<Ratio> ratios = new ArrayList<>();
         ratio(results, "HostPackBenchmark", "bulkCopy", "packUnpack",
                 "host pack+unpack speed vs bulk memory copy (copy time / ours)", ">= 0.9").forEach(ratios::add);
+        ratio(results, "HostPackBenchmark", "bulkCopy", "packUnpackOneThread",
+                "host pack+unpack on one thread vs bulk memory copy (copy time / ours)", "").forEach(ratios::add);
+        ratio(results, "HostPackBenchmark", "bulkCopyAllThreads", "packUnpack",
+                "host pack+unpack vs bulk memory copy, both on all threads (copy time / ours)", "").forEach(ratios::add);
         ratio(results, "DowncallBenchmark", "ffmGenerated", "cLoop",
                 "FFM call cost vs C call (generated binding / C loop)", "<= 1.5").forEach(ratios::add);
         ratio(results, "DowncallBenchmark", "ffmCritical", "cLoop",
