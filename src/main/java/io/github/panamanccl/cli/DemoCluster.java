@@ -1,5 +1,6 @@
 package io.github.panamanccl.cli;
 
+import java.net.InetAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -11,6 +12,7 @@ import java.util.concurrent.TimeoutException;
 
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.sync.SyncException;
+import io.github.panamanccl.sync.Transport;
 
 /**
  * A sender and receivers in this process, each rank with its own copy of every tensor, that sync the model
@@ -81,6 +83,14 @@ public interface DemoCluster extends AutoCloseable {
             }
         }
         return results;
+    }
+
+    /** A receiver's part of forming a per-tensor group: joins and waits until every rank has joined. */
+    static Transport.Group joinGroup(Transport transport, byte[] rendezvous, InetAddress sender, int rank,
+                                     int worldSize, long deadlineNanos) {
+        try (Transport.PendingGroup pending = transport.join(rendezvous, sender, rank, worldSize)) {
+            return pending.awaitGroup(deadlineNanos);
+        }
     }
 
     static void cancelAll(List<? extends Future<?>> tasks) {

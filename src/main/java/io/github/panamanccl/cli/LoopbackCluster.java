@@ -196,7 +196,8 @@ public final class LoopbackCluster implements DemoCluster {
             List<Future<Transport.Group>> joined = new ArrayList<>();
             for (int rank = 1; rank < worldSize; rank++) {
                 int memberRank = rank;
-                joined.add(receiverThreads.submit(() -> transport.connect(bytes, loopback, memberRank, worldSize, deadlineNanos)));
+                joined.add(receiverThreads.submit(() ->
+                        DemoCluster.joinGroup(transport, bytes, loopback, memberRank, worldSize, deadlineNanos)));
             }
             perTensorRoot = (Transport.HostGroup) rendezvous.awaitGroup(deadlineNanos);
             for (Transport.Group member : awaitAll(joined)) {

@@ -227,7 +227,7 @@ final class NcclCluster implements DemoCluster {
             for (int rank = 1; rank < worldSize; rank++) {
                 int memberRank = rank;
                 joined.add(receiverThreads.get(rank - 1).submit(() ->
-                        Transport.nccl(memberRank).connect(bytes, loopback, memberRank, worldSize, deadlineNanos)));
+                        DemoCluster.joinGroup(Transport.nccl(memberRank), bytes, loopback, memberRank, worldSize, deadlineNanos)));
             }
             perTensorRoot = (Transport.DeviceGroup) rendezvous.awaitGroup(deadlineNanos);
             for (Transport.Group member : DemoCluster.awaitAll(joined, deadline)) {
