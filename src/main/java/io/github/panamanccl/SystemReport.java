@@ -1,6 +1,7 @@
 package io.github.panamanccl;
 
 import java.util.Locale;
+import java.util.function.Function;
 
 /**
  * The text of the {@code info} command: JDK, each native library (where it was loaded from and its version,
@@ -15,6 +16,14 @@ public final class SystemReport {
 
     /** Builds the report, loading the libraries if this JVM has not yet. */
     public static String text() {
+        return text(NativeLibraries::status);
+    }
+
+    /**
+     * The report for the given library statuses; a library reported unavailable is never called, so tests can
+     * render the machine without libraries.
+     */
+    static String text(Function<NativeLibrary, LibraryStatus> statusOf) {
         StringBuilder report = new StringBuilder("panama-nccl system report").append(NL);
         report.append("JDK: ").append(Runtime.version()).append(" (").append(System.getProperty("java.vendor"))
                 .append("), ").append(System.getProperty("os.name")).append(' ').append(System.getProperty("os.arch"))
@@ -22,18 +31,22 @@ public final class SystemReport {
         Module module = SystemReport.class.getModule();
         report.append("Native access: ").append(module.isNativeAccessEnabled() ? "enabled" : "NOT enabled")
                 .append(" for ").append(module.isNamed() ? "module " + module.getName() : "the class path").append(NL);
-        library(report, NativeLibrary.CUDART);
-        library(report, NativeLibrary.NCCL);
-        devices(report);
+        boolean cudaRuntime = library(report, NativeLibrary.CUDART, statusOf.apply(NativeLibrary.CUDART));
+        library(report, NativeLibrary.NCCL, statusOf.apply(NativeLibrary.NCCL));
+        if (cudaRuntime) {
+            devices(report);
+        } else {
+            report.append("Devices: 0 (the CUDA runtime is not available, see above)").append(NL);
+        }
         return report.toString();
     }
 
-    private static void library(StringBuilder report, NativeLibrary library) {
-        LibraryStatus status = NativeLibraries.status(library);
+    /** Appends the library's section; returns whether it is available. */
+    private static boolean library(StringBuilder report, NativeLibrary library, LibraryStatus status) {
         report.append(library.displayName()).append(" (").append(library.soname()).append("): ");
         if (!status.available()) {
             report.append("not available").append(NL).append(indent(status.cause())).append(NL);
-            return;
+            return false;
         }
         report.append(status.path().orElseThrow()).append(NL).append("  version: ");
         try {
@@ -45,19 +58,19 @@ public final class SystemReport {
                     yield version + " (code " + version.code() + ")";
                 }
             });
-        } catch (PanamaNcclException failure) {
-            report.append("unknown: ").append(failure.getMessage());
+        } catch (RuntimeException | LinkageError failure) {
+            // e.g. a file that loaded but lacks the symbols (a wrong library named by path): report, don't throw
+            report.append("unknown: ").append(describe(failure));
         }
         report.append(NL);
+        return true;
     }
 
     private static void devices(StringBuilder report) {
         Cuda.DeviceProbe probe = Cuda.probeDevices();
         report.append("Devices: ").append(probe.count());
         if (probe.cause().isPresent()) {
-            String cause = probe.cause().get() instanceof LibraryUnavailableException
-                    ? "the CUDA runtime is not available (above)" : probe.cause().get().getMessage();
-            report.append(" (").append(cause).append(')').append(NL);
+            report.append(" (").append(probe.cause().get().getMessage()).append(')').append(NL);
             return;
         }
         report.append(NL);
@@ -101,6 +114,11 @@ public final class SystemReport {
 
     private static String driverVersion(int code) {
         return code == 0 ? "nothing (no driver installed)" : "CUDA " + cudaVersion(code);
+    }
+
+    /** Our exceptions' messages are complete; anything else also needs its type to make sense. */
+    private static String describe(Throwable failure) {
+        return failure instanceof PanamaNcclException ? failure.getMessage() : failure.toString();
     }
 
     private static String gib(long bytes) {
