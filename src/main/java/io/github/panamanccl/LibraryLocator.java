@@ -18,7 +18,11 @@ import java.util.regex.Pattern;
  * Pure apart from listing directories (to expand {@code python3.*}), so tests can run it against a fake
  * directory layout: the well-known system locations are resolved under {@code systemRoot}.
  *
- * <p>Order: system property, environment variable, NVIDIA pip wheels (in {@code VIRTUAL_ENV}, then
+ * <p>A path named by the system property, or (when the property is unset) by the environment variable, is
+ * authoritative: it is the only candidate, so a wrong path fails with its own reason instead of silently
+ * loading another copy.
+ *
+ * <p>Otherwise the order is: NVIDIA pip wheels (in {@code VIRTUAL_ENV}, then
  * {@code CONDA_PREFIX} and {@code $CONDA_PREFIX/lib}, then the user's and the system's Python site
  * directories), {@code CUDA_HOME} and {@code CUDA_PATH} ({@code lib64}, {@code lib}),
  * {@code /usr/local/cuda/lib64}, the distribution's multiarch directory, each {@code LD_LIBRARY_PATH}
@@ -35,8 +39,13 @@ final class LibraryLocator {
         String target();
     }
 
-    /** An absolute library file. */
-    record FileCandidate(String origin, Path file) implements Candidate {
+    /**
+     * An absolute library file.
+     *
+     * @param explicit whether the user named this file (system property or environment variable); then it is the
+     *                 only candidate
+     */
+    record FileCandidate(String origin, Path file, boolean explicit) implements Candidate {
         @Override
         public String target() {
             return file.toString();
@@ -88,13 +97,21 @@ final class LibraryLocator {
                 Path.of(System.getProperty("user.home", "/")), System.getProperty("os.arch", ""));
     }
 
-    /** Every place to try for {@code library}, in order, ending with the bare soname. */
+    /**
+     * Every place to try for {@code library}, in order: only the explicitly named file when there is one,
+     * otherwise the search ending with the bare soname.
+     */
     List<Candidate> candidates(NativeLibrary library) {
+        String property = nonBlank(properties.get(library.pathProperty()));
+        if (property != null) {
+            return List.of(explicit("system property " + library.pathProperty(), property));
+        }
+        String environmentPath = nonBlank(environment.get(library.pathEnvironmentVariable()));
+        if (environmentPath != null) {
+            return List.of(explicit("environment variable " + library.pathEnvironmentVariable(), environmentPath));
+        }
         String soname = library.soname();
         Map<Path, FileCandidate> files = new LinkedHashMap<>();
-        explicit(files, "system property " + library.pathProperty(), properties.get(library.pathProperty()));
-        explicit(files, "environment variable " + library.pathEnvironmentVariable(),
-                environment.get(library.pathEnvironmentVariable()));
 
         String virtualEnv = nonBlank(environment.get("VIRTUAL_ENV"));
         if (virtualEnv != null) {
@@ -176,16 +193,13 @@ final class LibraryLocator {
         return matcher.matches() ? Integer.parseInt(matcher.group(1)) : -1;
     }
 
-    private static void explicit(Map<Path, FileCandidate> files, String origin, String value) {
-        String path = nonBlank(value);
-        if (path != null) {
-            add(files, origin, Path.of(path).toAbsolutePath());
-        }
+    private static FileCandidate explicit(String origin, String path) {
+        return new FileCandidate(origin, Path.of(path).toAbsolutePath().normalize(), true);
     }
 
     private static void add(Map<Path, FileCandidate> files, String origin, Path file) {
         Path normalized = file.normalize();
-        files.putIfAbsent(normalized, new FileCandidate(origin, normalized));
+        files.putIfAbsent(normalized, new FileCandidate(origin, normalized, false));
     }
 
     private static String nonBlank(String value) {

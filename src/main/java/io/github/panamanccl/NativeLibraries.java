@@ -19,6 +19,7 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * The one place that loads native libraries. Each library is searched for once per JVM, in the order
  * {@link LibraryLocator} computes, and loaded with {@link System#load} from this class, so that the
  * generated bindings (which resolve symbols through {@link SymbolLookup#loaderLookup()}) see it.
+ * A path the user names (system property, else environment variable) is the only place tried.
  * The outcome is cached: {@link #status} never throws, {@link #ensureLoaded} throws the same diagnosis
  * every time.
  */
@@ -78,7 +79,10 @@ public final class NativeLibraries {
         }
     }
 
-    /** Tries {@code candidates} in order until one loads; never throws. */
+    /**
+     * Tries {@code candidates} in order until one loads; never throws. An explicitly named file is the only
+     * candidate {@link LibraryLocator} gives, so its failure is final.
+     */
     static LoadOutcome load(NativeLibrary library, List<Candidate> candidates, Loader loader) {
         List<String> attempts = new ArrayList<>();
         List<Throwable> failures = new ArrayList<>();
@@ -100,8 +104,17 @@ public final class NativeLibraries {
                 failures.add(failure);
             }
         }
-        return new LoadOutcome(new LibraryStatus(false, Optional.empty(), attempts, cause(library, attempts)),
-                List.copyOf(failures));
+        return new LoadOutcome(new LibraryStatus(false, Optional.empty(), attempts,
+                cause(library, attempts, explicitCandidate(candidates))), List.copyOf(failures));
+    }
+
+    private static Optional<FileCandidate> explicitCandidate(List<Candidate> candidates) {
+        for (Candidate candidate : candidates) {
+            if (candidate instanceof FileCandidate file && file.explicit()) {
+                return Optional.of(file);
+            }
+        }
+        return Optional.empty();
     }
 
     /** Loads an existing file; returns null when it is absent. */
@@ -116,18 +129,26 @@ public final class NativeLibraries {
         return file;
     }
 
-    private static String cause(NativeLibrary library, List<String> attempts) {
+    private static String cause(NativeLibrary library, List<String> attempts, Optional<FileCandidate> explicit) {
         StringBuilder text = new StringBuilder()
                 .append(library.displayName()).append(" (").append(library.soname())
                 .append(") is not available. Tried, in order:");
         for (int i = 0; i < attempts.size(); i++) {
             text.append(System.lineSeparator()).append("  ").append(i + 1).append(". ").append(attempts.get(i));
         }
-        text.append(System.lineSeparator())
-                .append("Point panama-nccl at it with -D").append(library.pathProperty()).append("=/path/to/")
-                .append(library.soname()).append(" or the environment variable ")
-                .append(library.pathEnvironmentVariable()).append("=/path/to/").append(library.soname())
-                .append(", or add its directory to LD_LIBRARY_PATH.");
+        text.append(System.lineSeparator());
+        if (explicit.isPresent()) {
+            // A named path is authoritative: say so, or the user wonders why the copy in their venv was ignored.
+            text.append("The ").append(explicit.get().origin()).append(" names the file to load, so no other place")
+                    .append(" was searched. Point it at a loadable ").append(library.soname())
+                    .append(", or unset it to search the usual places (pip wheels, CUDA_HOME, /usr/local/cuda,")
+                    .append(" LD_LIBRARY_PATH, the dynamic linker).");
+        } else {
+            text.append("Point panama-nccl at it with -D").append(library.pathProperty()).append("=/path/to/")
+                    .append(library.soname()).append(" or the environment variable ")
+                    .append(library.pathEnvironmentVariable()).append("=/path/to/").append(library.soname())
+                    .append(", or add its directory to LD_LIBRARY_PATH.");
+        }
         Module module = NativeLibraries.class.getModule();
         if (!module.isNativeAccessEnabled()) {
             text.append(System.lineSeparator()).append("Native access is not enabled for ")

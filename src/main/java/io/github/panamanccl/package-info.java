@@ -3,10 +3,15 @@
  *
  * <h2>How the native libraries are found</h2>
  * {@link io.github.panamanccl.NativeLibraries} loads each library ({@code libcudart.so.13},
- * {@code libnccl.so.2}) once per JVM, on first use, trying in this order and taking the first file that loads:
+ * {@code libnccl.so.2}) once per JVM, on first use.
+ *
+ * <p>A path you name is authoritative: when the system property {@code panamanccl.cudart.path} /
+ * {@code panamanccl.nccl.path} is set, or else the environment variable {@code PANAMANCCL_CUDART_PATH} /
+ * {@code PANAMANCCL_NCCL_PATH}, that file is loaded or the library is reported unavailable with the reason;
+ * no other copy is tried.
+ *
+ * <p>Without such a path, these places are tried in order and the first file that loads is taken:
  * <ol>
- *   <li>the system property {@code panamanccl.cudart.path} / {@code panamanccl.nccl.path} (a file path);</li>
- *   <li>the environment variable {@code PANAMANCCL_CUDART_PATH} / {@code PANAMANCCL_NCCL_PATH};</li>
  *   <li>NVIDIA's pip wheels ({@code site-packages/nvidia/nccl/lib}, {@code nvidia/cuda_runtime/lib},
  *       {@code nvidia/cu13/lib}) in {@code $VIRTUAL_ENV}, then {@code $CONDA_PREFIX} and {@code $CONDA_PREFIX/lib},
  *       then {@code ~/.local/lib/python3.*}, {@code /usr/local/lib/python3.*} and {@code /usr/lib/python3};</li>

@@ -46,9 +46,9 @@ class LibraryLocatorTest {
     @Test
     void ncclIsSearchedInTheDocumentedOrder() throws IOException {
         layout();
-        Map<String, String> properties = Map.of("panamanccl.nccl.path", temp.resolve("explicit/libnccl.so.2").toString());
+        Map<String, String> properties = Map.of("panamanccl.cudart.path", temp.resolve("other/libcudart.so.13").toString());
         Map<String, String> environment = Map.of(
-                "PANAMANCCL_NCCL_PATH", temp.resolve("fromenv/libnccl.so.2").toString(),
+                "PANAMANCCL_CUDART_PATH", temp.resolve("other/libcudart.so.13").toString(),
                 "VIRTUAL_ENV", temp.resolve("venv").toString(),
                 "CONDA_PREFIX", temp.resolve("conda").toString(),
                 "CUDA_HOME", temp.resolve("cudahome").toString(),
@@ -56,9 +56,8 @@ class LibraryLocatorTest {
                 "LD_LIBRARY_PATH", temp.resolve("ld1") + "::" + temp.resolve("ld2"));
         LibraryLocator locator = new LibraryLocator(properties, environment, root, home, "amd64");
 
+        // the CUDA runtime's explicit path says nothing about NCCL
         assertEquals(List.of(
-                "system property panamanccl.nccl.path -> $T/explicit/libnccl.so.2",
-                "environment variable PANAMANCCL_NCCL_PATH -> $T/fromenv/libnccl.so.2",
                 "pip wheel in VIRTUAL_ENV -> $T/venv/lib/python3.13/site-packages/nvidia/nccl/lib/libnccl.so.2",
                 "pip wheel in CONDA_PREFIX -> $T/conda/lib/python3.10/site-packages/nvidia/nccl/lib/libnccl.so.2",
                 "CONDA_PREFIX -> $T/conda/lib/libnccl.so.2",
@@ -130,18 +129,62 @@ class LibraryLocatorTest {
     }
 
     @Test
-    void aRelativeExplicitPathIsMadeAbsoluteAndBlankValuesAreIgnored() throws IOException {
-        root = Files.createDirectories(temp.resolve("root"));
-        home = Files.createDirectories(temp.resolve("home"));
-        LibraryLocator locator = new LibraryLocator(Map.of("panamanccl.nccl.path", "lib/libnccl.so.2"),
-                Map.of("PANAMANCCL_NCCL_PATH", "  ", "CUDA_HOME", ""), root, home, "amd64");
+    void anExplicitPropertyIsTheOnlyCandidate() throws IOException {
+        layout();
+        LibraryLocator locator = new LibraryLocator(
+                Map.of("panamanccl.nccl.path", temp.resolve("explicit/libnccl.so.2").toString()),
+                Map.of("PANAMANCCL_NCCL_PATH", temp.resolve("fromenv/libnccl.so.2").toString(),
+                        "VIRTUAL_ENV", temp.resolve("venv").toString(),
+                        "LD_LIBRARY_PATH", temp.resolve("ld1").toString()),
+                root, home, "amd64");
 
         List<Candidate> candidates = locator.candidates(NativeLibrary.NCCL);
 
-        FileCandidate explicit = assertInstanceOf(FileCandidate.class, candidates.getFirst());
+        assertEquals(List.of("system property panamanccl.nccl.path -> $T/explicit/libnccl.so.2"), describe(candidates));
+        assertTrue(assertInstanceOf(FileCandidate.class, candidates.getFirst()).explicit());
+    }
+
+    @Test
+    void withoutThePropertyTheEnvironmentVariableIsTheOnlyCandidate() throws IOException {
+        layout();
+        LibraryLocator locator = new LibraryLocator(Map.of(),
+                Map.of("PANAMANCCL_CUDART_PATH", temp.resolve("fromenv/libcudart.so.13").toString(),
+                        "CUDA_HOME", temp.resolve("cudahome").toString()),
+                root, home, "amd64");
+
+        List<Candidate> candidates = locator.candidates(NativeLibrary.CUDART);
+
+        assertEquals(List.of("environment variable PANAMANCCL_CUDART_PATH -> $T/fromenv/libcudart.so.13"),
+                describe(candidates));
+        assertTrue(assertInstanceOf(FileCandidate.class, candidates.getFirst()).explicit());
+    }
+
+    @Test
+    void searchedPlacesAreNotExplicit() throws IOException {
+        layout();
+        LibraryLocator locator = new LibraryLocator(Map.of(), Map.of("VIRTUAL_ENV", temp.resolve("venv").toString()),
+                root, home, "amd64");
+
+        assertTrue(locator.candidates(NativeLibrary.NCCL).stream()
+                .noneMatch(c -> c instanceof FileCandidate file && file.explicit()));
+    }
+
+    @Test
+    void aRelativeExplicitPathIsMadeAbsoluteAndBlankValuesAreIgnored() throws IOException {
+        root = Files.createDirectories(temp.resolve("root"));
+        home = Files.createDirectories(temp.resolve("home"));
+        LibraryLocator relative = new LibraryLocator(Map.of("panamanccl.nccl.path", "lib/../lib/libnccl.so.2"),
+                Map.of(), root, home, "amd64");
+
+        FileCandidate explicit = assertInstanceOf(FileCandidate.class,
+                relative.candidates(NativeLibrary.NCCL).getFirst());
         assertEquals(Path.of("lib/libnccl.so.2").toAbsolutePath(), explicit.file());
-        assertTrue(candidates.stream().noneMatch(c -> c.origin().contains("PANAMANCCL_NCCL_PATH")
-                || c.origin().equals("CUDA_HOME")), candidates.toString());
+
+        LibraryLocator blank = new LibraryLocator(Map.of("panamanccl.nccl.path", " "),
+                Map.of("PANAMANCCL_NCCL_PATH", "  ", "CUDA_HOME", ""), root, home, "amd64");
+        List<Candidate> candidates = blank.candidates(NativeLibrary.NCCL);
+        assertTrue(candidates.stream().noneMatch(c -> c.origin().contains("panamanccl.nccl.path")
+                || c.origin().contains("PANAMANCCL_NCCL_PATH") || c.origin().equals("CUDA_HOME")), candidates.toString());
         assertInstanceOf(SonameCandidate.class, candidates.getLast());
     }
 }

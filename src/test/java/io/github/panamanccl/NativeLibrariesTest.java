@@ -18,7 +18,10 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Loading against fake directory layouts: the first loadable file wins, and failures explain themselves. */
+/**
+ * Loading against fake directory layouts: a named path is authoritative, otherwise the first loadable file wins;
+ * failures explain themselves.
+ */
 class NativeLibrariesTest {
     /** Files load for real (System.load); the soname step fails the same way on every machine. */
     private static final NativeLibraries.Loader FILES_ONLY = new NativeLibraries.Loader() {
@@ -45,28 +48,27 @@ class NativeLibrariesTest {
 
     @Test
     void everyPlaceTriedIsListedWithWhyItFailedAndHowToPointAtTheLibrary() throws IOException {
-        Files.createDirectories(temp.resolve("explicit"));
-        Path notElf = Files.writeString(temp.resolve("explicit/libnccl.so.2"), "not a shared object");
+        Files.createDirectories(temp.resolve("ld"));
+        Path notElf = Files.writeString(temp.resolve("ld/libnccl.so.2"), "not a shared object");
         Files.createDirectories(temp.resolve("cudahome/lib64"));
         Path alsoNotElf = Files.write(temp.resolve("cudahome/lib64/libnccl.so.2"), new byte[4096]);
         Files.createDirectories(temp.resolve("cudahome/lib/libnccl.so.2")); // a directory, not a file
 
         LoadOutcome outcome = NativeLibraries.load(NativeLibrary.NCCL,
-                candidates(Map.of("panamanccl.nccl.path", notElf.toString()),
-                        Map.of("CUDA_HOME", temp.resolve("cudahome").toString())),
+                candidates(Map.of(), Map.of("CUDA_HOME", temp.resolve("cudahome").toString(),
+                        "LD_LIBRARY_PATH", temp.resolve("ld").toString())),
                 FILES_ONLY);
 
         LibraryStatus status = outcome.status();
         assertFalse(status.available());
         assertTrue(status.path().isEmpty());
         List<String> attempts = status.attempts();
-        assertTrue(attempts.getFirst().startsWith("system property panamanccl.nccl.path: " + notElf + ": failed to load: "),
+        assertTrue(attempts.getFirst().endsWith("/usr/lib/python3/dist-packages/nvidia/nccl/lib/libnccl.so.2: absent"),
                 attempts.getFirst());
-        assertTrue(attempts.get(1).endsWith("/usr/lib/python3/dist-packages/nvidia/nccl/lib/libnccl.so.2: absent"),
-                attempts.get(1));
-        assertTrue(attempts.get(2).startsWith("CUDA_HOME: " + alsoNotElf + ": failed to load: "), attempts.get(2));
+        assertTrue(attempts.get(1).startsWith("CUDA_HOME: " + alsoNotElf + ": failed to load: "), attempts.get(1));
         assertEquals("CUDA_HOME: " + temp.resolve("cudahome/lib/libnccl.so.2") + ": failed to load: not a regular file",
-                attempts.get(3));
+                attempts.get(2));
+        assertTrue(attempts.get(5).startsWith("LD_LIBRARY_PATH: " + notElf + ": failed to load: "), attempts.get(5));
         assertEquals("dynamic linker search: libnccl.so.2: failed to load: test: libnccl.so.2 is not resolvable",
                 attempts.getLast());
         assertEquals(7, attempts.size(), attempts.toString());
@@ -87,16 +89,71 @@ class NativeLibrariesTest {
     }
 
     @Test
-    void theFirstLoadableFileWinsAndLaterPlacesAreNotTried() throws IOException {
+    void anUnloadableExplicitPathFailsWithoutFallingThroughToALoadableCopy() throws IOException {
+        Path wheel = loadableWheel();
+        Files.createDirectories(temp.resolve("explicit"));
+        Path notElf = Files.writeString(temp.resolve("explicit/libnccl.so.2"), "not a shared object");
+
+        LoadOutcome outcome = NativeLibraries.load(NativeLibrary.NCCL,
+                candidates(Map.of("panamanccl.nccl.path", notElf.toString()),
+                        Map.of("VIRTUAL_ENV", temp.resolve("venv").toString())),
+                FILES_ONLY);
+
+        LibraryStatus status = outcome.status();
+        assertFalse(status.available(), "loaded " + status.path() + " although " + notElf + " was named");
+        assertEquals(1, status.attempts().size(), status.attempts().toString());
+        assertTrue(status.attempts().getFirst().startsWith(
+                "system property panamanccl.nccl.path: " + notElf + ": failed to load: "), status.attempts().toString());
+        assertFalse(status.cause().contains(wheel.toString()), status.cause());
+        assertTrue(status.cause().contains("The system property panamanccl.nccl.path names the file to load, so no "
+                + "other place was searched. Point it at a loadable libnccl.so.2, or unset it"), status.cause());
+        assertEquals(1, outcome.failures().size());
+    }
+
+    @Test
+    void aMissingExplicitPathFailsEvenWhenACopyIsInstalled() throws IOException {
+        loadableWheel();
+        Path missing = temp.resolve("missing/libnccl.so.2");
+
+        LoadOutcome outcome = NativeLibraries.load(NativeLibrary.NCCL,
+                candidates(Map.of(), Map.of("PANAMANCCL_NCCL_PATH", missing.toString(),
+                        "VIRTUAL_ENV", temp.resolve("venv").toString())),
+                FILES_ONLY);
+
+        LibraryStatus status = outcome.status();
+        assertFalse(status.available());
+        assertEquals(List.of("environment variable PANAMANCCL_NCCL_PATH: " + missing + ": absent"), status.attempts());
+        assertTrue(status.cause().contains("The environment variable PANAMANCCL_NCCL_PATH names the file to load"),
+                status.cause());
+        assertTrue(outcome.failures().isEmpty());
+    }
+
+    @Test
+    void aLoadableExplicitPathIsLoaded() throws IOException {
+        LoadOutcome outcome = NativeLibraries.load(NativeLibrary.NCCL,
+                candidates(Map.of("panamanccl.nccl.path", FakeNative.ncclLibrary().toString()), Map.of()),
+                FILES_ONLY);
+
+        assertEquals(List.of("system property panamanccl.nccl.path: " + FakeNative.ncclLibrary() + ": loaded"),
+                outcome.status().attempts());
+        assertEquals(FakeNative.ncclLibrary(), outcome.status().path().orElseThrow());
+    }
+
+    /** A pip wheel layout under temp/venv whose libnccl.so.2 is the (loadable) fake. */
+    private Path loadableWheel() throws IOException {
         Path site = temp.resolve("venv/lib/python3.12/site-packages/nvidia/nccl/lib");
         Files.createDirectories(site);
-        Path wheel = Files.createSymbolicLink(site.resolve("libnccl.so.2"), FakeNative.ncclLibrary());
+        return Files.createSymbolicLink(site.resolve("libnccl.so.2"), FakeNative.ncclLibrary());
+    }
+
+    @Test
+    void theFirstLoadableFileWinsAndLaterPlacesAreNotTried() throws IOException {
+        Path wheel = loadableWheel();
         Files.createDirectories(temp.resolve("cudahome/lib64"));
         Files.writeString(temp.resolve("cudahome/lib64/libnccl.so.2"), "never reached");
 
         LoadOutcome outcome = NativeLibraries.load(NativeLibrary.NCCL,
                 candidates(Map.of(), Map.of(
-                        "PANAMANCCL_NCCL_PATH", temp.resolve("missing/libnccl.so.2").toString(),
                         "VIRTUAL_ENV", temp.resolve("venv").toString(),
                         "CUDA_HOME", temp.resolve("cudahome").toString())),
                 FILES_ONLY);
@@ -104,9 +161,7 @@ class NativeLibrariesTest {
         LibraryStatus status = outcome.status();
         assertTrue(status.available(), status.toString());
         assertEquals(wheel, status.path().orElseThrow());
-        assertEquals(List.of(
-                "environment variable PANAMANCCL_NCCL_PATH: " + temp.resolve("missing/libnccl.so.2") + ": absent",
-                "pip wheel in VIRTUAL_ENV: " + wheel + ": loaded"), status.attempts());
+        assertEquals(List.of("pip wheel in VIRTUAL_ENV: " + wheel + ": loaded"), status.attempts());
         assertEquals("", status.cause());
         assertTrue(outcome.failures().isEmpty());
     }
