@@ -3,6 +3,7 @@ package io.github.panamanccl.bucket;
 import org.junit.jupiter.api.Test;
 
 import java.util.List;
+import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -63,5 +64,71 @@ class PlanJsonTest {
         assertRejected("[]", "$", "[]");
         assertRejected(PlanJson.toJson(PLAN).replace("\"byteSize\":600", "\"byteSize\":601"), "tensors[0].byteSize", "601");
         assertRejected(PlanJson.toJson(PLAN).replace(PLAN.fingerprint(), "0".repeat(64)), "fingerprint", "\"" + "0".repeat(64) + "\"");
+    }
+
+    @Test
+    void countsAreCheckedWhileReadingNotAfterBuildingATree() {
+        // one bucket too many, and the document never ends: only a streaming check sees the count first
+        StringBuilder json = new StringBuilder("{\"format\": \"panama-nccl-bucket-plan\", \"buckets\": [");
+        json.append("1,".repeat(BucketPlan.MAX_BUCKETS)).append('1');
+
+        PlanFormatException rejection = assertThrows(PlanFormatException.class, () -> PlanJson.fromJson(json.toString()));
+
+        assertEquals("bucketCount", rejection.field(), rejection.getMessage());
+        assertEquals("more than " + BucketPlan.MAX_BUCKETS, rejection.value());
+        assertTrue(rejection.reason().contains(Integer.toString(BucketPlan.MAX_BUCKETS)), rejection.getMessage());
+    }
+
+    @Test
+    void oversizedValuesAreRefusedByFieldWithTheirLimit() {
+        String longName = "n".repeat(TensorSpec.MAX_NAME_BYTES + 1);
+        PlanFormatException name = assertThrows(PlanFormatException.class,
+                () -> PlanJson.fromJson(HAND_WRITTEN.replace("\"name\": \"w\"", "\"name\": \"" + longName + "\"")));
+        assertEquals("tensors[0].name", name.field(), name.getMessage());
+        assertEquals("a string of more than " + TensorSpec.MAX_NAME_BYTES + " characters", name.value());
+
+        String rank33 = "[" + "1, ".repeat(TensorSpec.MAX_RANK) + "1]";
+        assertRejected(HAND_WRITTEN.replace("\"shape\": [0]", "\"shape\": " + rank33), "tensors[2].shape",
+                "more than " + TensorSpec.MAX_RANK + " entries");
+
+        // nesting far beyond Jackson's own depth limit is refused at its first bracket
+        String deep = "[".repeat(100_000);
+        assertRejected(HAND_WRITTEN.replace("\"panama-nccl-bucket-plan\"", deep), "format", "[...]");
+        assertRejected(HAND_WRITTEN.replace("\"shape\": [3, 100]", "\"shape\": [3, " + deep + "]"),
+                "tensors[0].shape[1]", "[...]");
+        assertRejected("", "$", "end of input");
+        assertRejected(HAND_WRITTEN.replace("\"bucket\": 1, \"offset\": 256", "\"bucket\": 2, \"offset\": 256"),
+                "tensors[1].pieces[0].bucket", "2");
+    }
+
+    /** Random edits of valid JSON end in a plan or a PlanFormatException, never in anything else. */
+    @Test
+    void mutatedJsonEndsInTypedRejectionOrValidPlan() {
+        Random random = new Random(0x15011);
+        String[] corpus = {HAND_WRITTEN, PlanJson.toJson(PLAN)};
+        String alphabet = "{}[]\",:0123456789-.eE \\ntruefalsenull";
+        int cases = 3000;
+        int valid = 0;
+        for (int c = 0; c < cases; c++) {
+            StringBuilder text = new StringBuilder(corpus[random.nextInt(corpus.length)]);
+            for (int edits = 1 + random.nextInt(3); edits > 0 && !text.isEmpty(); edits--) {
+                int at = random.nextInt(text.length());
+                switch (random.nextInt(4)) {
+                    case 0 -> text.setCharAt(at, alphabet.charAt(random.nextInt(alphabet.length())));
+                    case 1 -> text.deleteCharAt(at);
+                    case 2 -> text.insert(at, alphabet.charAt(random.nextInt(alphabet.length())));
+                    default -> text.setLength(at);
+                }
+            }
+            try {
+                PlanJson.fromJson(text.toString());
+                valid++;
+            } catch (PlanFormatException expected) {
+                assertTrue(expected.field() != null && expected.value() != null, expected.toString());
+            } catch (RuntimeException other) {
+                throw new AssertionError("case " + c + " threw " + other + " for\n" + text, other);
+            }
+        }
+        assertTrue(valid > 0 && valid < cases, valid + " of " + cases + " valid");
     }
 }
