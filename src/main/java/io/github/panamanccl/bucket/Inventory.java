@@ -3,15 +3,16 @@ package io.github.panamanccl.bucket;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.InputStreamReader;
 import java.io.Reader;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
+import java.nio.charset.CharsetDecoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
@@ -34,32 +35,38 @@ public final class Inventory {
     private final List<TensorSpec> tensors;
     private final long totalBytes;
 
-    private Inventory(String source, List<TensorSpec> tensors) {
+    private Inventory(String source, List<TensorSpec> tensors, long totalBytes) {
         this.source = source;
         this.tensors = Collections.unmodifiableList(tensors);
-        long total = 0;
-        for (TensorSpec tensor : tensors) {
-            total = Math.addExact(total, tensor.byteSize());
-        }
-        this.totalBytes = total;
+        this.totalBytes = totalBytes;
     }
 
     /**
      * An inventory from a list of tensors.
      *
-     * @throws PlanFormatException for duplicate names
+     * @throws PlanFormatException for duplicate names, or when the total byte size overflows a long
      */
     public static Inventory of(String source, List<TensorSpec> tensors) {
         List<TensorSpec> copy = List.copyOf(tensors);
         Map<String, Integer> seen = HashMap.newHashMap(copy.size());
+        long total = 0;
         for (int i = 0; i < copy.size(); i++) {
-            Integer earlier = seen.putIfAbsent(copy.get(i).name(), i);
+            TensorSpec tensor = copy.get(i);
+            Integer earlier = seen.putIfAbsent(tensor.name(), i);
             if (earlier != null) {
-                throw new PlanFormatException("tensors[" + i + "].name", PlanFormatException.quote(copy.get(i).name()),
+                throw new PlanFormatException("tensors[" + i + "].name", PlanFormatException.quote(tensor.name()),
                         "duplicate of tensors[" + earlier + "]");
             }
+            if (tensor.byteSize() > Long.MAX_VALUE - total) {
+                throw new PlanFormatException("tensors[" + i + "].byteSize", tensor.byteSize(), totalOverflow(total));
+            }
+            total += tensor.byteSize();
         }
-        return new Inventory(source, copy);
+        return new Inventory(source, copy, total);
+    }
+
+    private static String totalOverflow(long totalBefore) {
+        return "the inventory's total byte size overflows a long (" + totalBefore + " bytes before this tensor)";
     }
 
     /** Names of the inventories shipped with the library. */
@@ -81,8 +88,7 @@ public final class Inventory {
             if (in == null) {
                 throw new IllegalStateException("resource " + resource + " missing from the library");
             }
-            return parse(new InputStreamReader(in, StandardCharsets.UTF_8.newDecoder()
-                    .onMalformedInput(CodingErrorAction.REPORT)), name);
+            return parse(new Utf8Lines(in)::readLine, name);
         } catch (IOException e) {
             throw new UncheckedIOException("reading " + resource, e);
         }
@@ -95,10 +101,8 @@ public final class Inventory {
      * @throws UncheckedIOException     when the file cannot be read
      */
     public static Inventory load(Path file) {
-        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            return parse(in, file.toString());
-        } catch (CharacterCodingException e) {
-            throw new InventoryFormatException(file.toString(), 0, "encoding", "?", "not valid UTF-8");
+        try (InputStream in = Files.newInputStream(file)) {
+            return parse(new Utf8Lines(in)::readLine, file.toString());
         } catch (IOException e) {
             throw new UncheckedIOException("reading " + file, e);
         }
@@ -112,11 +116,21 @@ public final class Inventory {
      */
     public static Inventory parse(Reader text, String source) throws IOException {
         BufferedReader in = text instanceof BufferedReader buffered ? buffered : new BufferedReader(text);
+        return parse(in::readLine, source);
+    }
+
+    /** The next line without its terminator, or null at the end. */
+    private interface LineSource {
+        String readLine() throws IOException;
+    }
+
+    private static Inventory parse(LineSource in, String source) throws IOException {
         List<TensorSpec> tensors = new ArrayList<>();
         Map<String, Long> lineByName = new HashMap<>();
+        long total = 0;
         boolean headerSeen = false;
         long lineNumber = 0;
-        for (String line = in.readLine(); line != null; line = in.readLine()) {
+        for (String line = next(in, source, lineNumber); line != null; line = next(in, source, lineNumber)) {
             lineNumber++;
             if (line.startsWith("#")) {
                 continue;
@@ -135,12 +149,99 @@ public final class Inventory {
                 throw new InventoryFormatException(source, lineNumber, "name", PlanFormatException.quote(tensor.name()),
                         "duplicate of line " + earlier);
             }
+            if (tensor.byteSize() > Long.MAX_VALUE - total) {
+                throw new InventoryFormatException(source, lineNumber, "shape",
+                        PlanFormatException.quote(line.substring(line.lastIndexOf('\t') + 1)),
+                        tensor.byteSize() + " bytes: " + totalOverflow(total));
+            }
+            total += tensor.byteSize();
             tensors.add(tensor);
         }
         if (!headerSeen) {
             throw new InventoryFormatException(source, lineNumber, "header", "missing", "no header line");
         }
-        return new Inventory(source, tensors);
+        return new Inventory(source, tensors, total);
+    }
+
+    /** Reads line {@code lineNumber + 1}, reporting a decoding error on that line. */
+    private static String next(LineSource in, String source, long lineNumber) throws IOException {
+        try {
+            return in.readLine();
+        } catch (MalformedLine bad) {
+            throw new InventoryFormatException(source, lineNumber + 1, "encoding", PlanFormatException.quote(bad.shown),
+                    "not valid UTF-8 (the bad bytes are shown as U+FFFD)");
+        }
+    }
+
+    /** A line whose bytes are not UTF-8; {@code shown} is the line with the bad bytes replaced. */
+    private static final class MalformedLine extends CharacterCodingException {
+        private static final long serialVersionUID = 1L;
+
+        private final transient String shown;
+
+        MalformedLine(String shown) {
+            this.shown = shown;
+        }
+    }
+
+    /**
+     * UTF-8 lines decoded one at a time, so a bad byte is reported on its own line (a decoding reader fails on
+     * the first read of the block that holds it, lines earlier). Terminators as BufferedReader: LF, CR, CRLF.
+     */
+    private static final class Utf8Lines {
+        private final InputStream in;
+        private final CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder(); // reports malformed input
+        private final byte[] buffer = new byte[8192];
+        private int position;
+        private int limit;
+        private byte[] line = new byte[256];
+        private boolean skipLineFeed;
+
+        Utf8Lines(InputStream in) {
+            this.in = in;
+        }
+
+        String readLine() throws IOException {
+            int length = 0;
+            for (int b = read(); ; b = read()) {
+                if (b == '\n' && skipLineFeed) {
+                    skipLineFeed = false;
+                    continue;
+                }
+                skipLineFeed = false;
+                if (b == -1) {
+                    return length == 0 ? null : decode(length);
+                }
+                if (b == '\n' || b == '\r') {
+                    skipLineFeed = b == '\r';
+                    return decode(length);
+                }
+                if (length == line.length) {
+                    line = Arrays.copyOf(line, 2 * length);
+                }
+                line[length++] = (byte) b;
+            }
+        }
+
+        private int read() throws IOException {
+            if (position == limit) {
+                limit = in.read(buffer);
+                position = 0;
+                if (limit <= 0) {
+                    limit = 0;
+                    return -1;
+                }
+            }
+            return buffer[position++] & 0xff;
+        }
+
+        private String decode(int length) throws MalformedLine {
+            try {
+                return decoder.decode(ByteBuffer.wrap(line, 0, length)).toString();
+            } catch (CharacterCodingException malformed) {
+                throw new MalformedLine(new String(line, 0, length, StandardCharsets.UTF_8));
+            }
+        }
     }
 
     private static TensorSpec parseLine(String line, String source, long lineNumber) {
@@ -225,6 +326,7 @@ public final class Inventory {
             return this;
         }
         List<TensorSpec> scaled = new ArrayList<>(tensors.size());
+        long total = 0; // no overflow: every tensor shrinks or stays
         for (TensorSpec tensor : tensors) {
             int axis = largestAxis(tensor);
             if (axis < 0) {
@@ -234,8 +336,9 @@ public final class Inventory {
                 shape[axis] = Math.max(1, shape[axis] / factor);
                 scaled.add(tensor.withShape(shape));
             }
+            total += scaled.getLast().byteSize();
         }
-        return new Inventory(source + " scaled 1/" + factor, scaled);
+        return new Inventory(source + " scaled 1/" + factor, scaled, total);
     }
 
     /**

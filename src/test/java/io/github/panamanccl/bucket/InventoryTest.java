@@ -3,8 +3,10 @@ package io.github.panamanccl.bucket;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.StringReader;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -70,6 +72,55 @@ class InventoryTest {
         assertRejected(HEADER + "\tfloat32\t4\n", 3, "name");
         assertRejected(HEADER + "a\tfloat32\t4\n\n", 4, "line");
         assertRejected(HEADER + "a\tfloat32\t4\nb\tint8\t1\na\tint8\t2\n", 5, "name");
+    }
+
+    @Test
+    void aFileThatIsNotUtf8IsRejectedOnTheLineWithTheBadByte(@TempDir Path dir) throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        bytes.writeBytes(HEADER.getBytes(StandardCharsets.UTF_8));
+        for (int i = 0; i < 500; i++) { // far more than one read buffer before the bad line
+            bytes.writeBytes(("t" + i + "\tfloat32\t4\r\n").getBytes(StandardCharsets.UTF_8));
+        }
+        bytes.writeBytes("bad".getBytes(StandardCharsets.UTF_8));
+        bytes.write(0xff);
+        bytes.writeBytes("name\tfloat32\t4\n".getBytes(StandardCharsets.UTF_8));
+        Path file = Files.write(dir.resolve("latin1.tsv"), bytes.toByteArray());
+
+        InventoryFormatException rejection = assertThrows(InventoryFormatException.class, () -> Inventory.load(file));
+
+        assertEquals(503, rejection.line(), rejection.getMessage());
+        assertEquals("encoding", rejection.field());
+        assertEquals("\"bad\ufffdname\\u0009float32\\u00094\"", rejection.value());
+        assertEquals(file.toString(), rejection.source());
+    }
+
+    @Test
+    void crLfAndLoneCrEndLinesLikeTheReaderDoes(@TempDir Path dir) throws IOException {
+        String text = HEADER + "a\tfloat32\t4\r\nb\tint8\t2,2\rc\tint8\t\n\nd\tint8\t1";
+        Path file = Files.writeString(dir.resolve("mixed.tsv"), text.replace("\n\nd", "\nd"));
+
+        assertEquals(List.of(new TensorSpec("a", DType.FLOAT32, 4), new TensorSpec("b", DType.INT8, 2, 2),
+                new TensorSpec("c", DType.INT8), new TensorSpec("d", DType.INT8, 1)), Inventory.load(file).tensors());
+        assertEquals(parse(text.replace("\n\nd", "\nd")).tensors(), Inventory.load(file).tensors());
+        assertEquals(6, assertThrows(InventoryFormatException.class,
+                () -> Inventory.load(Files.writeString(dir.resolve("blank.tsv"), text))).line());
+    }
+
+    @Test
+    void aTotalSizeBeyondALongIsRejectedOnTheLineThatOverflows() {
+        long half = 1L << 62;
+        InventoryFormatException rejection = assertThrows(InventoryFormatException.class,
+                () -> parse(HEADER + "a\tint8\t" + half + "\nb\tint8\t2," + half / 2 + "\n"));
+
+        assertEquals(4, rejection.line(), rejection.getMessage());
+        assertEquals("shape", rejection.field());
+        assertEquals("\"2," + half / 2 + "\"", rejection.value());
+        assertTrue(rejection.reason().contains(half + " bytes before this tensor"), rejection.getMessage());
+
+        PlanFormatException listed = assertThrows(PlanFormatException.class, () -> Inventory.of("list",
+                List.of(new TensorSpec("a", DType.INT8, half), new TensorSpec("b", DType.INT8, half))));
+        assertEquals("tensors[1].byteSize", listed.field());
+        assertEquals(Long.toString(half), listed.value());
     }
 
     @Test
