@@ -28,8 +28,6 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESOURCE_DIR = REPO_ROOT / "src/main/resources/io/github/panamanccl/inventories"
-# Development machines only: the shared data folder does not travel to the GPU machine.
-SHARED_DIR = Path("/work/shared/data/inventories")
 
 # Element sizes of the torch dtype names an inventory may use.
 DTYPE_BYTES = {
@@ -65,18 +63,16 @@ def parse_size(text):
 
 
 def resolve_inventory(name_or_path):
-    """A path as given, else <name>.tsv in the repository's resources, else the shared data folder."""
+    """A path as given, else <name>.tsv in the repository's resources."""
     given = Path(name_or_path)
     if given.suffix == ".tsv" or given.exists():
         if given.is_file():
             return given
         raise InventoryError(f"inventory file not found: {given}")
-    for folder in (RESOURCE_DIR, SHARED_DIR):
-        candidate = folder / f"{name_or_path}.tsv"
-        if candidate.is_file():
-            return candidate
-    raise InventoryError(
-        f"inventory {name_or_path!r} not found in {RESOURCE_DIR} (nor in {SHARED_DIR})")
+    candidate = RESOURCE_DIR / f"{name_or_path}.tsv"
+    if candidate.is_file():
+        return candidate
+    raise InventoryError(f"inventory {name_or_path!r} not found in {RESOURCE_DIR}")
 
 
 def parse_inventory(path):
