@@ -303,12 +303,10 @@ public final class NcclCommunicator implements AutoCloseable {
     }
 
     private int intQuery(String call, IntGetter getter) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment value = arena.allocateFrom(JAVA_INT, -1);
-            int result = whileOpen(() -> getter.call(comm, value));
-            NativeResults.checkNccl(call, result, comm);
-            return value.get(JAVA_INT, 0);
-        }
+        MemorySegment value = OutSlot.zeroed(JAVA_INT.byteSize());
+        int result = whileOpen(() -> getter.call(comm, value));
+        NativeResults.checkNccl(call, result, comm);
+        return value.get(JAVA_INT, 0);
     }
 
     /**
@@ -408,13 +406,15 @@ public final class NcclCommunicator implements AutoCloseable {
         }
     }
 
-    /** ncclCommGetAsyncError: the communicator's state (ncclInProgress while work is still being set up). */
+    /**
+     * ncclCommGetAsyncError: the communicator's state (ncclInProgress while work is still being set up). Polled in
+     * every wait loop, so it writes into this thread's {@link OutSlot} rather than allocating.
+     */
     private static int asyncError(MemorySegment comm) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment asyncState = arena.allocateFrom(JAVA_INT, NcclApi.ncclInProgress());
-            NativeResults.checkNccl("ncclCommGetAsyncError", NcclApi.ncclCommGetAsyncError(comm, asyncState), comm);
-            return asyncState.get(JAVA_INT, 0);
-        }
+        MemorySegment asyncState = OutSlot.zeroed(JAVA_INT.byteSize());
+        asyncState.set(JAVA_INT, 0, NcclApi.ncclInProgress());
+        NativeResults.checkNccl("ncclCommGetAsyncError", NcclApi.ncclCommGetAsyncError(comm, asyncState), comm);
+        return asyncState.get(JAVA_INT, 0);
     }
 
     private static void checkDeadline(Duration deadline) {
