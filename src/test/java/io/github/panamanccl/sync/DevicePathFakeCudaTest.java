@@ -3,6 +3,7 @@ package io.github.panamanccl.sync;
 import io.github.panamanccl.CudaEvent;
 import io.github.panamanccl.DeviceBuffer;
 import io.github.panamanccl.DeviceMemory;
+import io.github.panamanccl.NcclAbortedException;
 import io.github.panamanccl.NcclCommunicator;
 import io.github.panamanccl.NcclException;
 import io.github.panamanccl.bucket.BucketPlan;
@@ -137,6 +138,8 @@ class DevicePathFakeCudaTest {
         long elapsed = System.nanoTime() - start;
         watchdog.join();
         assertEquals(TransportException.Kind.ABORTED, e.kind(), e.getMessage());
+        NcclAbortedException cause = assertInstanceOf(NcclAbortedException.class, e.getCause());
+        assertEquals("NcclCommunicator.await", cause.call());
         assertTrue(elapsed < TimeUnit.SECONDS.toNanos(10), "the wait ended after " + elapsed / 1_000_000 + " ms");
         assertEquals(0, FakeNative.ncclLiveComms());
     }
