@@ -29,6 +29,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -74,7 +75,11 @@ public final class WeightReceiver implements AutoCloseable {
     private final ScheduledExecutorService scheduler;
     private final Object updateLock = new Object();
     private volatile ReceiverState state = new ReceiverState.Empty();
-    private volatile Running running;
+    /**
+     * Updates the sender has announced (BEGIN), by version, from the BEGIN's arrival on the control thread until
+     * runUpdate has finished them: an ABORT that comes before the update thread starts one is not lost.
+     */
+    private final Map<Long, Running> announced = new ConcurrentHashMap<>();
     /** The group formation the latest GROUP message asked for, from its arrival until formGroup has finished it. */
     private final AtomicReference<Formation> formation = new AtomicReference<>();
     private volatile boolean closed;
@@ -199,6 +204,16 @@ public final class WeightReceiver implements AutoCloseable {
     }
 
     private UpdateReport runUpdate(Begin begin) {
+        // Registered by the control thread when the BEGIN arrived, so it already holds any ABORT sent since.
+        Running current = announced.computeIfAbsent(begin.version(), Running::new);
+        try {
+            return runUpdate(begin, current);
+        } finally {
+            announced.remove(begin.version(), current);
+        }
+    }
+
+    private UpdateReport runUpdate(Begin begin, Running current) {
         long start = System.nanoTime();
         long version = begin.version();
         long deadlineNanos = start + TimeUnit.MILLISECONDS.toNanos(begin.deadlineMillis());
@@ -215,12 +230,12 @@ public final class WeightReceiver implements AutoCloseable {
             connection.sendQuietly(new Failed(version, Reason.STALE, text));
             throw new PeerFailedException("receiver: " + text, version, 0, state, null);
         }
-        Running current = new Running(version, group);
-        running = current;
+        current.attach(group);
         ScheduledFuture<?> watchdog = scheduler.schedule(() -> current.fail(new Failure(Reason.DEADLINE,
                 UpdateFailedException.UNKNOWN_RANK, "deadline of " + begin.deadlineMillis() + " ms passed", null), false),
                 deadlineNanos - System.nanoTime(), TimeUnit.NANOSECONDS);
         try {
+            current.throwIfFailed(); // the sender aborted this update before it started here
             connection.send(new Ready(version));
             long callsBefore = group.collectiveCalls();
             pipeline.receive(version, group, rank, start, deadlineNanos, listener::onBucket);
@@ -237,7 +252,6 @@ public final class WeightReceiver implements AutoCloseable {
             throw fail(current, e, rank, deadlineNanos);
         } finally {
             watchdog.cancel(false);
-            running = null;
         }
     }
 
@@ -288,12 +302,14 @@ public final class WeightReceiver implements AutoCloseable {
         @Override
         public void onMessage(ControlConnection c, Message message) {
             switch (message) {
-                // Here, before awaitUpdate takes the GROUP from the inbox, so that an ABORT right behind it is not lost.
+                // Here, before awaitUpdate takes the GROUP or BEGIN from the inbox, so that an ABORT right behind it
+                // is not lost.
                 case Group g -> formation.set(new Formation(g.epoch()));
+                case Begin b -> announced.putIfAbsent(b.version(), new Running(b.version()));
                 case Abort a -> {
-                    Running current = running;
-                    if (current != null && a.version() == current.version) {
-                        current.fail(new Failure(a.reason(), a.failedRank(), "sender aborted: " + a.message(), null),
+                    Running update = announced.get(a.version());
+                    if (update != null) { // running, or announced and not yet started
+                        update.fail(new Failure(a.reason(), a.failedRank(), "sender aborted: " + a.message(), null),
                                 true);
                         return;
                     }
@@ -312,9 +328,8 @@ public final class WeightReceiver implements AutoCloseable {
 
         @Override
         public void onLost(ControlConnection c, Throwable cause) {
-            Running current = running;
-            if (current != null) {
-                current.fail(new Failure(Reason.PEER_LOST, 0, "control connection to the sender lost: "
+            for (Running update : announced.values()) {
+                update.fail(new Failure(Reason.PEER_LOST, 0, "control connection to the sender lost: "
                         + ControlConnection.describe(cause), cause), true);
             }
             Formation forming = formation.get();
@@ -376,17 +391,27 @@ public final class WeightReceiver implements AutoCloseable {
         }
     }
 
-    /** The update in flight on this receiver. */
+    /**
+     * An update the sender announced, from its BEGIN's arrival: the first failure wins and aborts its transport
+     * group, from whichever thread saw it, even before the update thread has started it.
+     */
     private static final class Running {
         final long version;
-        final Transport.Group group;
         final AtomicReference<Failure> failure = new AtomicReference<>();
         final AtomicReference<Failure> notice = new AtomicReference<>();
         final CountDownLatch noticed = new CountDownLatch(1);
+        private volatile Transport.Group group;
 
-        Running(long version, Transport.Group group) {
+        Running(long version) {
             this.version = version;
-            this.group = group;
+        }
+
+        /** As the update starts: a failure from now on aborts {@code g}; aborts it at once if one came first. */
+        void attach(Transport.Group g) {
+            group = g;
+            if (failure.get() != null) {
+                g.abort();
+            }
         }
 
         /** {@code fromSender}: the failure came over the control connection (an ABORT or its loss). */
@@ -395,7 +420,10 @@ public final class WeightReceiver implements AutoCloseable {
                 noticed.countDown();
             }
             if (failure.compareAndSet(null, f)) {
-                group.abort();
+                Transport.Group g = group;
+                if (g != null) {
+                    g.abort();
+                }
             }
         }
 

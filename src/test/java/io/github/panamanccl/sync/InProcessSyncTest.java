@@ -156,4 +156,43 @@ class InProcessSyncTest {
             }
         }
     }
+
+    /**
+     * An ABORT right behind its BEGIN, both handled by the receiver's control thread before its update thread takes
+     * the BEGIN: the relay holds both back until the sender has aborted (no READY came in time), then delivers them
+     * back to back and ends the connection, which the receiver sees only after both. The update then fails before it
+     * starts, with the sender's reason, not with the lost connection.
+     */
+    @Test
+    void an_abort_right_behind_its_begin_fails_the_update_with_the_sender_s_reason_before_it_starts() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newSingleThreadExecutor()) {
+            Map<String, MemorySegment> destinations = SyncFixtures.allocate(plan, arena);
+            try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
+                    .receivers(1).token(SyncFixtures.TOKEN).start();
+                 ControlProxy proxy = new ControlProxy(sender.port());
+                 WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", proxy.port())
+                         .token(SyncFixtures.TOKEN).scatterInto(destinations).join(Duration.ofSeconds(5))) {
+                proxy.holdBackFromSender(message -> message instanceof Wire.Begin || message instanceof Wire.Abort);
+                Future<UpdateFailedException> atSender = pool.submit(
+                        () -> assertThrows(UpdateFailedException.class, () -> sender.publish(1, Duration.ofSeconds(2))));
+                do { // forms the group (GROUP passes the relay); the BEGIN never reaches the receiver
+                    assertEquals(Optional.empty(), receiver.awaitUpdate(Duration.ofMillis(100)));
+                } while (!proxy.awaitHeld(1, Duration.ZERO));
+                assertInstanceOf(UpdateDeadlineException.class, atSender.get(), "READY never came");
+                assertTrue(proxy.awaitHeld(2, Duration.ofSeconds(10)), "the sender's ABORT");
+
+                proxy.releaseThenCutOff();
+                assertTrue(proxy.awaitReceiverGone(Duration.ofSeconds(10)));
+
+                UpdateDeadlineException atReceiver = assertThrows(UpdateDeadlineException.class,
+                        () -> receiver.awaitUpdate(Duration.ofSeconds(20)));
+                assertEquals(1, atReceiver.version());
+                assertEquals(atSender.get().failedRank(), atReceiver.failedRank());
+                assertTrue(atReceiver.getMessage().contains("sender aborted: "), atReceiver.getMessage());
+                assertEquals(Optional.of(new ReceiverState.Empty()), atReceiver.receiverState());
+                assertThrows(ConnectionLostException.class, () -> receiver.awaitUpdate(Duration.ofSeconds(5)));
+            }
+        }
+    }
 }
