@@ -143,10 +143,13 @@ public final class WeightReceiver implements AutoCloseable {
      * beginning. Group (re-)formation requested by the sender happens inside.
      *
      * @return the committed update's report; empty when no update began within {@code maxWait}
-     * @throws UpdateFailedException   the update failed, or the sender aborted it while the transport group formed;
-     *                                 {@link UpdateFailedException#receiverState()} says whether the weights are intact
-     *                                 or torn
+     * @throws UpdateFailedException   the update failed, or its transport group could not be formed (the sender
+     *                                 aborted it meanwhile, or this receiver could not join: then the cause is this
+     *                                 receiver's own failure); {@link UpdateFailedException#receiverState()} says
+     *                                 whether the weights are intact or torn
      * @throws ConnectionLostException the sender is gone; join again
+     * @throws ProtocolException       the sender broke the protocol (e.g. refused our traffic, or did not abort the
+     *                                 update after this receiver failed to join its group)
      */
     public Optional<UpdateReport> awaitUpdate(Duration maxWait) {
         long waitUntil = System.nanoTime() + maxWait.toNanos();
@@ -175,8 +178,10 @@ public final class WeightReceiver implements AutoCloseable {
     }
 
     /**
-     * Joins the transport group the sender asked for. A formation that fails on its own is reported to the sender,
-     * which fails the update; one the sender aborted (its ABORT arrived meanwhile) throws that update's failure.
+     * Joins the transport group the sender asked for. Either way the formation fails, the update it was for fails
+     * here too, with the sender's ABORT naming it: one the sender aborted (its ABORT arrived meanwhile) at once; one
+     * that fails on its own is first reported to the sender (GROUP_FAILED), which fails the update and answers with
+     * that ABORT.
      */
     private void formGroup(Group g) {
         Formation current = formation.get();
@@ -184,23 +189,40 @@ public final class WeightReceiver implements AutoCloseable {
             return; // a later GROUP has arrived: the sender gave up on this group
         }
         closeGroup();
+        long groupDeadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(g.timeoutMillis());
         try (Transport.PendingGroup pending = transport.join(g.rendezvous(), senderAddress, g.rank(), g.worldSize())) {
             current.attach(pending);
-            group = pending.awaitGroup(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(g.timeoutMillis()));
+            group = pending.awaitGroup(groupDeadlineNanos);
             epoch = g.epoch();
             current.throwIfAbortedBySender();
             connection.send(new GroupReady(g.epoch()));
         } catch (IOException | RuntimeException e) {
             closeGroup();
-            Abort notice = current.notice();
-            if (notice != null) {
-                throw new Failure(notice.reason(), notice.failedRank(), "sender aborted while the transport group "
-                        + "formed: " + notice.message(), e).toException("receiver rank " + g.rank(), notice.version(), state);
+            if (current.notice() == null) {
+                connection.sendQuietly(new GroupFailed(g.epoch(), e.toString()));
             }
-            connection.sendQuietly(new GroupFailed(g.epoch(), e.toString()));
+            // A live sender aborts by its deadline at the latest; the slack is for the ABORT to arrive.
+            throw formationFailed(g, e, current.awaitNotice(groupDeadlineNanos + ABORT_NOTICE_WAIT_NANOS));
         } finally {
             formation.compareAndSet(current, null);
         }
+    }
+
+    /** The exception for a formation that failed with {@code e}; {@code notice} is the sender's ABORT, if any. */
+    private SyncException formationFailed(Group g, Exception e, Abort notice) {
+        if (notice != null) {
+            return new Failure(notice.reason(), notice.failedRank(), "sender aborted while the transport group "
+                    + "formed: " + notice.message(), e).toException("receiver rank " + g.rank(), notice.version(), state);
+        }
+        String what = "this receiver (rank " + g.rank() + ") could not join the transport group of epoch " + g.epoch()
+                + ": " + e;
+        if (!connection.isOpen()) {
+            ConnectionLostException lost = new ConnectionLostException("control connection to the sender lost after "
+                    + what, connection.lostCause());
+            lost.addSuppressed(e);
+            return lost;
+        }
+        return new ProtocolException("the sender did not abort the update after " + what, e);
     }
 
     private UpdateReport runUpdate(Begin begin) {
@@ -346,6 +368,8 @@ public final class WeightReceiver implements AutoCloseable {
     private static final class Formation {
         private final int epoch;
         private final AtomicReference<Abort> notice = new AtomicReference<>();
+        /** Counted down by the first abort: the sender's ABORT, or the loss of the connection. */
+        private final CountDownLatch ended = new CountDownLatch(1);
         private volatile boolean aborted;
         private volatile Transport.PendingGroup pending;
 
@@ -375,10 +399,21 @@ public final class WeightReceiver implements AutoCloseable {
             if (group != null) {
                 group.abort();
             }
+            ended.countDown();
         }
 
         /** The sender's ABORT, if one arrived while the group formed. */
         Abort notice() {
+            return notice.get();
+        }
+
+        /** Waits until the sender's ABORT arrives or the connection is lost; the ABORT, or null. */
+        Abort awaitNotice(long deadlineNanos) {
+            try {
+                ended.await(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             return notice.get();
         }
 
