@@ -16,6 +16,9 @@
  *   void fake_nccl_set_hang(int hang)                  1: non-blocking comms stay ncclInProgress
  *   long long fake_nccl_last_config(const char *field) a field of the last ncclConfig_t read
  *   long fake_nccl_live_comms(void)                    communicators created and not destroyed/aborted
+ *   long long fake_nccl_last_out_address(const char *function)
+ *                                                      address of the out-parameter this thread last passed to
+ *                                                      ncclCommGetAsyncError or an int query; 0 when none
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -77,6 +80,7 @@ static ncclConfig_t last_config;
 static int have_last_config;
 static _Thread_local int group_depth;
 static _Thread_local char last_error_copy[512];
+static _Thread_local uintptr_t last_out_address[FUNCTION_COUNT];
 
 static int function_index(const char *function) {
   if (function == NULL) return -1;
@@ -155,6 +159,15 @@ long fake_nccl_live_comms(void) {
   for (struct ncclComm *c = live_comms; c != NULL; c = c->next) live++;
   pthread_mutex_unlock(&lock);
   return live;
+}
+
+long long fake_nccl_last_out_address(const char *function) {
+  int index = function_index(function);
+  return index < 0 ? -1 : (long long)last_out_address[index];
+}
+
+static void record_out_address(const char *function, const void *out) {
+  last_out_address[function_index(function)] = (uintptr_t)out;
 }
 
 long long fake_nccl_last_config(const char *field) {
@@ -513,6 +526,7 @@ const char *ncclGetLastError(ncclComm_t comm) {
 
 ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *asyncError) {
   ENTER();
+  record_out_address(__func__, asyncError);
   ncclResult_t result = check_comm(comm, __func__);
   if (result != ncclSuccess) return result;
   if (asyncError == NULL) {
@@ -533,6 +547,7 @@ ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *asyncError) {
 }
 
 static ncclResult_t int_query(ncclComm_t comm, int *out, int value_of_comm_field, const char *op) {
+  record_out_address(op, out);
   ncclResult_t result = check_comm(comm, op);
   if (result != ncclSuccess) return result;
   result = check_pointer(out, op, "output");

@@ -30,7 +30,9 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
  * forming communicator throws IllegalStateException.
  *
  * <p>{@link #close()} finalizes and destroys the communicator; it is idempotent and does nothing after
- * {@link #abort()}. Any other use after close or abort throws IllegalStateException. The communicator is never
+ * {@link #abort()}. A wait that an {@link #abort()} call cuts short, or that begins after one, throws
+ * {@link NcclAbortedException}: {@link #awaitReady} for an abort while forming, {@link #await} for one while open.
+ * Any other use after close or abort throws IllegalStateException. The communicator is never
  * freed under a running call: native calls share a read lock that abort and close take exclusively, and every
  * call is short because the communicator is non-blocking. So {@link #abort()} may come from another thread
  * (a watchdog) while {@link #awaitReady}, {@link #await} or {@link #close()} waits.
@@ -47,8 +49,11 @@ public final class NcclCommunicator implements AutoCloseable {
     private final AtomicReference<State> state = new AtomicReference<>(State.FORMING);
     /** Native calls hold the read lock; abort and the state changes of close hold the write lock. */
     private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
-    /** Set by abort() when it ended a formation, so that awaitReady reports the abort rather than misuse. */
-    private volatile boolean abortedWhileForming;
+    /**
+     * The state in which an abort() call (not an abort after a failure) ended the communicator, so that the wait
+     * of that phase reports the abort rather than misuse; null until then.
+     */
+    private volatile State abortRequestedIn;
 
     private NcclCommunicator(MemorySegment comm, int nranks, int rank) {
         this.comm = comm;
@@ -124,7 +129,7 @@ public final class NcclCommunicator implements AutoCloseable {
             throw abortAfter(failure);
         }
         State now = state.get();
-        if (now == State.ABORTED && abortedWhileForming) {
+        if (now == State.ABORTED && abortRequestedIn == State.FORMING) {
             throw NativeResults.ncclAborted("ncclCommInitRankConfig");
         }
         if (now != State.OPEN && now != State.CLOSING) {
@@ -193,12 +198,15 @@ public final class NcclCommunicator implements AutoCloseable {
     /**
      * Waits until {@code stream} has finished all work queued so far, watching the communicator for errors.
      * Polls cudaStreamQuery and ncclCommGetAsyncError; on an NCCL error or when {@code deadline} passes,
-     * aborts the communicator and throws. Another thread may {@link #abort()} meanwhile; this then throws
-     * IllegalStateException.
+     * aborts the communicator and throws. Another thread may {@link #abort()} meanwhile, which ends the wait.
      *
-     * @throws NcclTimeoutException when the deadline passes (the communicator was aborted)
-     * @throws NcclException        when the communicator reports an error (it was aborted)
-     * @throws CudaException        when the stream reports an error
+     * @throws NcclAbortedException  when another thread aborted the communicator, during the wait or before it
+     *                               (the work on {@code stream} may have been cut short)
+     * @throws NcclTimeoutException  when the deadline passes (the communicator was aborted)
+     * @throws NcclException         when the communicator reports an error (it was aborted)
+     * @throws CudaException         when the stream reports an error
+     * @throws IllegalStateException when the communicator is still forming, was closed, or was aborted after an
+     *                               earlier failure (already reported)
      */
     public void await(CudaStream stream, Duration deadline) {
         Objects.requireNonNull(stream, "stream");
@@ -208,7 +216,7 @@ public final class NcclCommunicator implements AutoCloseable {
             boolean streamDone = CudaStream.queryComplete("cudaStreamQuery",
                     CudaRuntimeApi.cudaStreamQuery(stream.handle()));
             try {
-                int asyncState = whileOpen(() -> asyncError(comm));
+                int asyncState = pollOpen("NcclCommunicator.await");
                 if (asyncState != NcclApi.ncclSuccess() && asyncState != NcclApi.ncclInProgress()) {
                     throw NativeResults.ncclException("ncclCommGetAsyncError", asyncState, comm);
                 }
@@ -220,7 +228,7 @@ public final class NcclCommunicator implements AutoCloseable {
                 }
                 backoff.pause();
             } catch (PanamaNcclException failure) {
-                abortAfter(failure);
+                abortAfter(failure); // nothing to do after an abort() call: NcclAbortedException
                 throw failure;
             }
         }
@@ -232,12 +240,19 @@ public final class NcclCommunicator implements AutoCloseable {
      * {@link #close()} waits.
      */
     public void abort() {
+        abort(true);
+    }
+
+    /** {@code requested}: an abort() call, which the wait of the phase it ended reports; false after a failure. */
+    private void abort(boolean requested) {
         Lock lock = lifecycle.writeLock();
         lock.lock();
         try {
             State current = state.get();
             if (current == State.FORMING || current == State.OPEN || current == State.CLOSING) {
-                abortedWhileForming = current == State.FORMING;
+                if (requested) {
+                    abortRequestedIn = current;
+                }
                 state.set(State.ABORTED);
                 NativeResults.checkNccl("ncclCommAbort", NcclApi.ncclCommAbort(comm));
             }
@@ -303,12 +318,10 @@ public final class NcclCommunicator implements AutoCloseable {
     }
 
     private int intQuery(String call, IntGetter getter) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment value = arena.allocateFrom(JAVA_INT, -1);
-            int result = whileOpen(() -> getter.call(comm, value));
-            NativeResults.checkNccl(call, result, comm);
-            return value.get(JAVA_INT, 0);
-        }
+        MemorySegment value = OutSlot.zeroed(JAVA_INT.byteSize());
+        int result = whileOpen(() -> getter.call(comm, value));
+        NativeResults.checkNccl(call, result, comm);
+        return value.get(JAVA_INT, 0);
     }
 
     /**
@@ -319,16 +332,38 @@ public final class NcclCommunicator implements AutoCloseable {
         Lock shared = lifecycle.readLock();
         shared.lock();
         try {
-            State current = state.get();
-            if (current == State.FORMING) {
-                throw new IllegalStateException(this + " is still forming: call awaitReady first");
-            }
-            if (current != State.OPEN) {
-                throw new IllegalStateException(this + " is " + (current == State.ABORTED ? "aborted" : "closed"));
-            }
+            requireOpen(state.get());
             return nativeCall.getAsInt();
         } finally {
             shared.unlock();
+        }
+    }
+
+    /**
+     * One poll of an open communicator's state for the wait {@code call}, under the shared lock like
+     * {@link #whileOpen}; throws {@link NcclAbortedException} once an abort() call has ended the open communicator.
+     */
+    private int pollOpen(String call) {
+        Lock shared = lifecycle.readLock();
+        shared.lock();
+        try {
+            State current = state.get();
+            if (current == State.ABORTED && abortRequestedIn == State.OPEN) {
+                throw NativeResults.ncclAborted(call);
+            }
+            requireOpen(current);
+            return asyncError(comm);
+        } finally {
+            shared.unlock();
+        }
+    }
+
+    private void requireOpen(State current) {
+        if (current == State.FORMING) {
+            throw new IllegalStateException(this + " is still forming: call awaitReady first");
+        }
+        if (current != State.OPEN) {
+            throw new IllegalStateException(this + " is " + (current == State.ABORTED ? "aborted" : "closed"));
         }
     }
 
@@ -368,7 +403,7 @@ public final class NcclCommunicator implements AutoCloseable {
     /** Aborts (once) after {@code failure}; an abort failure is attached to it as suppressed. */
     private RuntimeException abortAfter(RuntimeException failure) {
         try {
-            abort();
+            abort(false);
         } catch (NcclException abortFailure) {
             failure.addSuppressed(abortFailure);
         }
@@ -408,13 +443,15 @@ public final class NcclCommunicator implements AutoCloseable {
         }
     }
 
-    /** ncclCommGetAsyncError: the communicator's state (ncclInProgress while work is still being set up). */
+    /**
+     * ncclCommGetAsyncError: the communicator's state (ncclInProgress while work is still being set up). Polled in
+     * every wait loop, so it writes into this thread's {@link OutSlot} rather than allocating.
+     */
     private static int asyncError(MemorySegment comm) {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment asyncState = arena.allocateFrom(JAVA_INT, NcclApi.ncclInProgress());
-            NativeResults.checkNccl("ncclCommGetAsyncError", NcclApi.ncclCommGetAsyncError(comm, asyncState), comm);
-            return asyncState.get(JAVA_INT, 0);
-        }
+        MemorySegment asyncState = OutSlot.zeroed(JAVA_INT.byteSize());
+        asyncState.set(JAVA_INT, 0, NcclApi.ncclInProgress());
+        NativeResults.checkNccl("ncclCommGetAsyncError", NcclApi.ncclCommGetAsyncError(comm, asyncState), comm);
+        return asyncState.get(JAVA_INT, 0);
     }
 
     private static void checkDeadline(Duration deadline) {

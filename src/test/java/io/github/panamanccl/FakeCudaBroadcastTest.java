@@ -138,12 +138,41 @@ class FakeCudaBroadcastTest {
             communicator.abort();
         });
 
-        IllegalStateException aborted = assertThrows(IllegalStateException.class,
+        NcclAbortedException aborted = assertThrows(NcclAbortedException.class,
                 () -> communicator.await(stream, Duration.ofMinutes(5)));
         watchdog.join();
 
-        assertTrue(aborted.getMessage().contains("aborted"), aborted.getMessage());
+        assertEquals("NcclCommunicator.await", aborted.call());
+        assertEquals("ncclInProgress", aborted.errorName());
+        assertTrue(aborted.getMessage().contains("aborted by NcclCommunicator.abort()"), aborted.getMessage());
         assertEquals(1, FakeNative.ncclCallCount("ncclCommAbort"));
+        assertThrows(NcclAbortedException.class, () -> communicator.await(stream, DEADLINE), "the abort stays reported");
+        assertThrows(IllegalStateException.class, communicator::count, "other use is refused");
+        assertEquals(1, FakeNative.ncclCallCount("ncclCommAbort"));
+    }
+
+    @Test
+    void anAbortBeforeAwaitIsReportedAtOnceAsAnAbort() {
+        communicator.abort(); // e.g. a watchdog, just before the owner began to wait
+        long pollsBefore = FakeNative.ncclCallCount("ncclCommGetAsyncError");
+
+        NcclAbortedException aborted = assertThrows(NcclAbortedException.class,
+                () -> communicator.await(stream, DEADLINE));
+
+        assertEquals("NcclCommunicator.await", aborted.call());
+        assertEquals(pollsBefore, FakeNative.ncclCallCount("ncclCommGetAsyncError"), "nothing left to poll");
+        assertEquals(1, FakeNative.ncclCallCount("ncclCommAbort"));
+    }
+
+    @Test
+    void awaitAfterItsOwnTimeoutIsMisuseNotAnAbort() {
+        FakeNative.cudartSetStreamBusy(true);
+        assertThrows(NcclTimeoutException.class, () -> communicator.await(stream, Duration.ofMillis(20)));
+
+        IllegalStateException misuse = assertThrows(IllegalStateException.class,
+                () -> communicator.await(stream, DEADLINE));
+
+        assertTrue(misuse.getMessage().contains("aborted"), misuse.getMessage());
     }
 
     @Test

@@ -196,6 +196,38 @@ class NcclCommunicatorTest {
         assertEquals(liveBefore, FakeNative.ncclLiveComms());
     }
 
+    /**
+     * The polls of every wait and the int queries write their out-parameter into the calling thread's
+     * {@link OutSlot}, not into memory allocated per call: the fake records the address it was handed.
+     */
+    @Test
+    void pollsAndQueriesWriteIntoTheCallingThreadsOutSlot() throws Exception {
+        long slot = OutSlot.zeroed(0).address();
+        NcclCommunicator communicator = NcclCommunicator.create(NcclUniqueId.generate(), 1, 0, DEADLINE);
+        try {
+            assertEquals(slot, FakeNative.ncclLastOutAddress("ncclCommGetAsyncError"), "awaitReady's polls");
+            assertEquals(1, communicator.count());
+            assertEquals(slot, FakeNative.ncclLastOutAddress("ncclCommCount"));
+            assertEquals(0, communicator.rank());
+            assertEquals(slot, FakeNative.ncclLastOutAddress("ncclCommUserRank"));
+            assertEquals(0, communicator.device());
+            assertEquals(slot, FakeNative.ncclLastOutAddress("ncclCommCuDevice"));
+
+            long[] other = new long[3];
+            Thread.ofPlatform().start(() -> {
+                other[0] = OutSlot.zeroed(0).address();
+                other[1] = communicator.rank();
+                other[2] = FakeNative.ncclLastOutAddress("ncclCommUserRank");
+            }).join();
+            assertEquals(0, other[1]);
+            assertEquals(other[0], other[2], "another thread queries through its own slot");
+            assertTrue(other[0] != slot, "each thread has a slot of its own");
+        } finally {
+            communicator.close();
+        }
+        assertEquals(slot, FakeNative.ncclLastOutAddress("ncclCommGetAsyncError"), "close's finalize polls");
+    }
+
     @Test
     void anAbortFromAnotherThreadEndsTheFormationPromptlyAndIsNoTimeout() throws InterruptedException {
         FakeNative.ncclSetHang(true); // the other ranks never join

@@ -208,21 +208,27 @@ final class NcclTransport implements Transport {
             done.record(stream);
         }
 
+        /**
+         * An {@link #abort()} from another thread, during the wait or just before it, ends it with
+         * NcclAbortedException, reported as {@link Kind#ABORTED}.
+         */
         @Override
         public void await(long deadlineNanos) {
             checkNotAborted();
             try {
                 comm.await(stream, remaining(deadlineNanos));
             } catch (PanamaNcclException e) {
-                released = true; // await aborted the communicator itself
+                released = true; // the communicator is aborted: by await itself, or by abort()
                 stream.close();
-                throw translate(e, "waiting for the broadcast");
-            } catch (IllegalStateException e) {
-                throw abortedElsewhere(e);
+                TransportException failure = translate(e, "waiting for the broadcast");
+                if (abortFailure != null) {
+                    failure.addSuppressed(abortFailure);
+                }
+                throw failure;
             }
         }
 
-        /** The communicator refuses calls once another thread aborted it: that abort is the failure to report. */
+        /** The communicator refuses a broadcast once another thread aborted it: that abort is the failure to report. */
         private RuntimeException abortedElsewhere(IllegalStateException refused) {
             if (!isAborted()) {
                 return refused;

@@ -29,6 +29,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -74,7 +75,11 @@ public final class WeightReceiver implements AutoCloseable {
     private final ScheduledExecutorService scheduler;
     private final Object updateLock = new Object();
     private volatile ReceiverState state = new ReceiverState.Empty();
-    private volatile Running running;
+    /**
+     * Updates the sender has announced (BEGIN), by version, from the BEGIN's arrival on the control thread until
+     * runUpdate has finished them: an ABORT that comes before the update thread starts one is not lost.
+     */
+    private final Map<Long, Running> announced = new ConcurrentHashMap<>();
     /** The group formation the latest GROUP message asked for, from its arrival until formGroup has finished it. */
     private final AtomicReference<Formation> formation = new AtomicReference<>();
     private volatile boolean closed;
@@ -138,10 +143,13 @@ public final class WeightReceiver implements AutoCloseable {
      * beginning. Group (re-)formation requested by the sender happens inside.
      *
      * @return the committed update's report; empty when no update began within {@code maxWait}
-     * @throws UpdateFailedException   the update failed, or the sender aborted it while the transport group formed;
-     *                                 {@link UpdateFailedException#receiverState()} says whether the weights are intact
-     *                                 or torn
+     * @throws UpdateFailedException   the update failed, or its transport group could not be formed (the sender
+     *                                 aborted it meanwhile, or this receiver could not join: then the cause is this
+     *                                 receiver's own failure); {@link UpdateFailedException#receiverState()} says
+     *                                 whether the weights are intact or torn
      * @throws ConnectionLostException the sender is gone; join again
+     * @throws ProtocolException       the sender broke the protocol (e.g. refused our traffic, or did not abort the
+     *                                 update after this receiver failed to join its group)
      */
     public Optional<UpdateReport> awaitUpdate(Duration maxWait) {
         long waitUntil = System.nanoTime() + maxWait.toNanos();
@@ -170,8 +178,10 @@ public final class WeightReceiver implements AutoCloseable {
     }
 
     /**
-     * Joins the transport group the sender asked for. A formation that fails on its own is reported to the sender,
-     * which fails the update; one the sender aborted (its ABORT arrived meanwhile) throws that update's failure.
+     * Joins the transport group the sender asked for. Either way the formation fails, the update it was for fails
+     * here too, with the sender's ABORT naming it: one the sender aborted (its ABORT arrived meanwhile) at once; one
+     * that fails on its own is first reported to the sender (GROUP_FAILED), which fails the update and answers with
+     * that ABORT.
      */
     private void formGroup(Group g) {
         Formation current = formation.get();
@@ -179,26 +189,53 @@ public final class WeightReceiver implements AutoCloseable {
             return; // a later GROUP has arrived: the sender gave up on this group
         }
         closeGroup();
+        long groupDeadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(g.timeoutMillis());
         try (Transport.PendingGroup pending = transport.join(g.rendezvous(), senderAddress, g.rank(), g.worldSize())) {
             current.attach(pending);
-            group = pending.awaitGroup(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(g.timeoutMillis()));
+            group = pending.awaitGroup(groupDeadlineNanos);
             epoch = g.epoch();
             current.throwIfAbortedBySender();
             connection.send(new GroupReady(g.epoch()));
         } catch (IOException | RuntimeException e) {
             closeGroup();
-            Abort notice = current.notice();
-            if (notice != null) {
-                throw new Failure(notice.reason(), notice.failedRank(), "sender aborted while the transport group "
-                        + "formed: " + notice.message(), e).toException("receiver rank " + g.rank(), notice.version(), state);
+            if (current.notice() == null) {
+                connection.sendQuietly(new GroupFailed(g.epoch(), e.toString()));
             }
-            connection.sendQuietly(new GroupFailed(g.epoch(), e.toString()));
+            // A live sender aborts by its deadline at the latest; the slack is for the ABORT to arrive.
+            throw formationFailed(g, e, current.awaitNotice(groupDeadlineNanos + ABORT_NOTICE_WAIT_NANOS));
         } finally {
             formation.compareAndSet(current, null);
         }
     }
 
+    /** The exception for a formation that failed with {@code e}; {@code notice} is the sender's ABORT, if any. */
+    private SyncException formationFailed(Group g, Exception e, Abort notice) {
+        if (notice != null) {
+            return new Failure(notice.reason(), notice.failedRank(), "sender aborted while the transport group "
+                    + "formed: " + notice.message(), e).toException("receiver rank " + g.rank(), notice.version(), state);
+        }
+        String what = "this receiver (rank " + g.rank() + ") could not join the transport group of epoch " + g.epoch()
+                + ": " + e;
+        if (!connection.isOpen()) {
+            ConnectionLostException lost = new ConnectionLostException("control connection to the sender lost after "
+                    + what, connection.lostCause());
+            lost.addSuppressed(e);
+            return lost;
+        }
+        return new ProtocolException("the sender did not abort the update after " + what, e);
+    }
+
     private UpdateReport runUpdate(Begin begin) {
+        // Registered by the control thread when the BEGIN arrived, so it already holds any ABORT sent since.
+        Running current = announced.computeIfAbsent(begin.version(), Running::new);
+        try {
+            return runUpdate(begin, current);
+        } finally {
+            announced.remove(begin.version(), current);
+        }
+    }
+
+    private UpdateReport runUpdate(Begin begin, Running current) {
         long start = System.nanoTime();
         long version = begin.version();
         long deadlineNanos = start + TimeUnit.MILLISECONDS.toNanos(begin.deadlineMillis());
@@ -215,12 +252,12 @@ public final class WeightReceiver implements AutoCloseable {
             connection.sendQuietly(new Failed(version, Reason.STALE, text));
             throw new PeerFailedException("receiver: " + text, version, 0, state, null);
         }
-        Running current = new Running(version, group);
-        running = current;
+        current.attach(group);
         ScheduledFuture<?> watchdog = scheduler.schedule(() -> current.fail(new Failure(Reason.DEADLINE,
                 UpdateFailedException.UNKNOWN_RANK, "deadline of " + begin.deadlineMillis() + " ms passed", null), false),
                 deadlineNanos - System.nanoTime(), TimeUnit.NANOSECONDS);
         try {
+            current.throwIfFailed(); // the sender aborted this update before it started here
             connection.send(new Ready(version));
             long callsBefore = group.collectiveCalls();
             pipeline.receive(version, group, rank, start, deadlineNanos, listener::onBucket);
@@ -237,7 +274,6 @@ public final class WeightReceiver implements AutoCloseable {
             throw fail(current, e, rank, deadlineNanos);
         } finally {
             watchdog.cancel(false);
-            running = null;
         }
     }
 
@@ -288,12 +324,14 @@ public final class WeightReceiver implements AutoCloseable {
         @Override
         public void onMessage(ControlConnection c, Message message) {
             switch (message) {
-                // Here, before awaitUpdate takes the GROUP from the inbox, so that an ABORT right behind it is not lost.
+                // Here, before awaitUpdate takes the GROUP or BEGIN from the inbox, so that an ABORT right behind it
+                // is not lost.
                 case Group g -> formation.set(new Formation(g.epoch()));
+                case Begin b -> announced.putIfAbsent(b.version(), new Running(b.version()));
                 case Abort a -> {
-                    Running current = running;
-                    if (current != null && a.version() == current.version) {
-                        current.fail(new Failure(a.reason(), a.failedRank(), "sender aborted: " + a.message(), null),
+                    Running update = announced.get(a.version());
+                    if (update != null) { // running, or announced and not yet started
+                        update.fail(new Failure(a.reason(), a.failedRank(), "sender aborted: " + a.message(), null),
                                 true);
                         return;
                     }
@@ -312,9 +350,8 @@ public final class WeightReceiver implements AutoCloseable {
 
         @Override
         public void onLost(ControlConnection c, Throwable cause) {
-            Running current = running;
-            if (current != null) {
-                current.fail(new Failure(Reason.PEER_LOST, 0, "control connection to the sender lost: "
+            for (Running update : announced.values()) {
+                update.fail(new Failure(Reason.PEER_LOST, 0, "control connection to the sender lost: "
                         + ControlConnection.describe(cause), cause), true);
             }
             Formation forming = formation.get();
@@ -331,6 +368,8 @@ public final class WeightReceiver implements AutoCloseable {
     private static final class Formation {
         private final int epoch;
         private final AtomicReference<Abort> notice = new AtomicReference<>();
+        /** Counted down by the first abort: the sender's ABORT, or the loss of the connection. */
+        private final CountDownLatch ended = new CountDownLatch(1);
         private volatile boolean aborted;
         private volatile Transport.PendingGroup pending;
 
@@ -360,10 +399,21 @@ public final class WeightReceiver implements AutoCloseable {
             if (group != null) {
                 group.abort();
             }
+            ended.countDown();
         }
 
         /** The sender's ABORT, if one arrived while the group formed. */
         Abort notice() {
+            return notice.get();
+        }
+
+        /** Waits until the sender's ABORT arrives or the connection is lost; the ABORT, or null. */
+        Abort awaitNotice(long deadlineNanos) {
+            try {
+                ended.await(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             return notice.get();
         }
 
@@ -376,17 +426,27 @@ public final class WeightReceiver implements AutoCloseable {
         }
     }
 
-    /** The update in flight on this receiver. */
+    /**
+     * An update the sender announced, from its BEGIN's arrival: the first failure wins and aborts its transport
+     * group, from whichever thread saw it, even before the update thread has started it.
+     */
     private static final class Running {
         final long version;
-        final Transport.Group group;
         final AtomicReference<Failure> failure = new AtomicReference<>();
         final AtomicReference<Failure> notice = new AtomicReference<>();
         final CountDownLatch noticed = new CountDownLatch(1);
+        private volatile Transport.Group group;
 
-        Running(long version, Transport.Group group) {
+        Running(long version) {
             this.version = version;
-            this.group = group;
+        }
+
+        /** As the update starts: a failure from now on aborts {@code g}; aborts it at once if one came first. */
+        void attach(Transport.Group g) {
+            group = g;
+            if (failure.get() != null) {
+                g.abort();
+            }
         }
 
         /** {@code fromSender}: the failure came over the control connection (an ABORT or its loss). */
@@ -395,7 +455,10 @@ public final class WeightReceiver implements AutoCloseable {
                 noticed.countDown();
             }
             if (failure.compareAndSet(null, f)) {
-                group.abort();
+                Transport.Group g = group;
+                if (g != null) {
+                    g.abort();
+                }
             }
         }
 

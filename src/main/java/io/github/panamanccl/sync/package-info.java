@@ -44,8 +44,10 @@
  * forms: the group being formed is aborted from the thread that saw the failure (for NCCL an
  * {@code ncclCommAbort} of the communicator still forming, which ends that rank's
  * {@link io.github.panamanccl.NcclCommunicator#awaitReady} at once); a receiver whose own formation fails reports
- * GROUP_FAILED, which fails the update on arrival; and the sender's ABORT reaches every receiver of the group being
- * formed, even one that has not begun to form it yet. The next {@code publish} forms a new group with whichever
- * receivers are connected then.
+ * GROUP_FAILED, which fails the update on arrival, and throws that update's failure itself (its own error as the
+ * cause) once the sender's ABORT names it; and the sender's ABORT reaches every receiver of the group being formed,
+ * even one that has not begun to form it yet, and every receiver of an announced update (BEGIN), even one whose
+ * application has not called awaitUpdate yet. The next {@code publish} forms a new group with whichever receivers
+ * are connected then.
  */
 package io.github.panamanccl.sync;

@@ -3,6 +3,7 @@ package io.github.panamanccl.sync;
 import io.github.panamanccl.CudaEvent;
 import io.github.panamanccl.DeviceBuffer;
 import io.github.panamanccl.DeviceMemory;
+import io.github.panamanccl.NcclAbortedException;
 import io.github.panamanccl.NcclCommunicator;
 import io.github.panamanccl.NcclException;
 import io.github.panamanccl.bucket.BucketPlan;
@@ -137,6 +138,8 @@ class DevicePathFakeCudaTest {
         long elapsed = System.nanoTime() - start;
         watchdog.join();
         assertEquals(TransportException.Kind.ABORTED, e.kind(), e.getMessage());
+        NcclAbortedException cause = assertInstanceOf(NcclAbortedException.class, e.getCause());
+        assertEquals("NcclCommunicator.await", cause.call());
         assertTrue(elapsed < TimeUnit.SECONDS.toNanos(10), "the wait ended after " + elapsed / 1_000_000 + " ms");
         assertEquals(0, FakeNative.ncclLiveComms());
     }
@@ -237,7 +240,8 @@ class DevicePathFakeCudaTest {
 
     /**
      * A receiver whose communicator cannot even begin reports GROUP_FAILED; the sender fails the update on its
-     * arrival, aborting its forming communicator, and the other receiver's formation ends with it.
+     * arrival, aborting its forming communicator, and the other receiver's formation ends with it. The failing
+     * receiver throws the update's failure too, with its own NCCL error as the cause.
      */
     @Test
     void a_receiver_that_cannot_join_the_nccl_group_ends_every_rank_s_formation_long_before_the_deadline()
@@ -260,7 +264,7 @@ class DevicePathFakeCudaTest {
         long start = System.nanoTime();
         Future<Failed> atSender = pool.submit(() -> failure(() -> sender.publish(1, deadline)));
         Future<Failed> atSurvivor = pool.submit(() -> failure(() -> survivor.awaitUpdate(deadline)));
-        Future<?> atFailing = pool.submit(() -> failing.awaitUpdate(Duration.ofSeconds(2)));
+        Future<Failed> atFailing = pool.submit(() -> failure(() -> failing.awaitUpdate(deadline)));
 
         for (Future<Failed> rank : List.of(atSender, atSurvivor)) {
             Failed f = rank.get(15, TimeUnit.SECONDS);
@@ -270,8 +274,14 @@ class DevicePathFakeCudaTest {
             long afterMillis = (f.atNanos() - start) / 1_000_000;
             assertTrue(afterMillis < deadline.toMillis() / 2, "failed after " + afterMillis + " ms: " + e.getMessage());
         }
-        assertEquals(java.util.Optional.empty(), atFailing.get(15, TimeUnit.SECONDS),
-                "its own formation failure went to the sender; no update began on it");
+        PeerFailedException own = assertInstanceOf(PeerFailedException.class,
+                atFailing.get(15, TimeUnit.SECONDS).exception());
+        assertEquals(1, own.version());
+        assertEquals(1, own.failedRank());
+        assertEquals(java.util.Optional.of(new ReceiverState.Empty()), own.receiverState());
+        TransportException formation = assertInstanceOf(TransportException.class, own.getCause(), own.toString());
+        NcclException injected = assertInstanceOf(NcclException.class, formation.getCause());
+        assertEquals("injected", injected.errorString());
         assertEquals(0, FakeNative.ncclLiveComms());
         assertEquals(2, FakeNative.ncclCallCount("ncclCommAbort"), "the two communicators that began");
     }

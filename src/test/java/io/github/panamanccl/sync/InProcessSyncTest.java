@@ -17,6 +17,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -146,6 +147,87 @@ class InProcessSyncTest {
                     assertEquals(-1, destination.mismatch(arena.allocate(destination.byteSize())),
                             "destinations untouched");
                 }
+
+                proxy.rewriteFromSender(UnaryOperator.identity());
+                SyncFixtures.fill(plan, sources, 2);
+                Future<Optional<UpdateReport>> accepted = pool.submit(() -> receiver.awaitUpdate(Duration.ofSeconds(20)));
+                assertEquals(List.of(1), sender.publish(2, Duration.ofSeconds(20)).acknowledgedRanks());
+                assertEquals(2, accepted.get().orElseThrow().version());
+                assertNull(SyncFixtures.firstMismatch(plan, destinations, 2));
+            }
+        }
+    }
+
+    /**
+     * An ABORT right behind its BEGIN, both handled by the receiver's control thread before its update thread takes
+     * the BEGIN: the relay holds both back until the sender has aborted (no READY came in time), then delivers them
+     * back to back and ends the connection, which the receiver sees only after both. The update then fails before it
+     * starts, with the sender's reason, not with the lost connection.
+     */
+    @Test
+    void an_abort_right_behind_its_begin_fails_the_update_with_the_sender_s_reason_before_it_starts() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newSingleThreadExecutor()) {
+            Map<String, MemorySegment> destinations = SyncFixtures.allocate(plan, arena);
+            try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
+                    .receivers(1).token(SyncFixtures.TOKEN).start();
+                 ControlProxy proxy = new ControlProxy(sender.port());
+                 WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", proxy.port())
+                         .token(SyncFixtures.TOKEN).scatterInto(destinations).join(Duration.ofSeconds(5))) {
+                proxy.holdBackFromSender(message -> message instanceof Wire.Begin || message instanceof Wire.Abort);
+                Future<UpdateFailedException> atSender = pool.submit(
+                        () -> assertThrows(UpdateFailedException.class, () -> sender.publish(1, Duration.ofSeconds(2))));
+                do { // forms the group (GROUP passes the relay); the BEGIN never reaches the receiver
+                    assertEquals(Optional.empty(), receiver.awaitUpdate(Duration.ofMillis(100)));
+                } while (!proxy.awaitHeld(1, Duration.ZERO));
+                assertInstanceOf(UpdateDeadlineException.class, atSender.get(), "READY never came");
+                assertTrue(proxy.awaitHeld(2, Duration.ofSeconds(10)), "the sender's ABORT");
+
+                proxy.releaseThenCutOff();
+                assertTrue(proxy.awaitReceiverGone(Duration.ofSeconds(10)));
+
+                UpdateDeadlineException atReceiver = assertThrows(UpdateDeadlineException.class,
+                        () -> receiver.awaitUpdate(Duration.ofSeconds(20)));
+                assertEquals(1, atReceiver.version());
+                assertEquals(atSender.get().failedRank(), atReceiver.failedRank());
+                assertTrue(atReceiver.getMessage().contains("sender aborted: "), atReceiver.getMessage());
+                assertEquals(Optional.of(new ReceiverState.Empty()), atReceiver.receiverState());
+                assertThrows(ConnectionLostException.class, () -> receiver.awaitUpdate(Duration.ofSeconds(5)));
+            }
+        }
+    }
+
+    /**
+     * A receiver whose own formation fails (the relay garbles its GROUP's rendezvous) reports GROUP_FAILED; the
+     * sender fails the update naming it, and the receiver's awaitUpdate throws that update's failure too, its own
+     * formation failure as the cause, instead of waiting on. Once the relay is honest the next update arrives.
+     */
+    @Test
+    void a_receiver_that_cannot_join_the_group_throws_the_update_s_failure_with_its_own_cause() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newSingleThreadExecutor()) {
+            Map<String, MemorySegment> sources = SyncFixtures.allocate(plan, arena);
+            Map<String, MemorySegment> destinations = SyncFixtures.allocate(plan, arena);
+            try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(sources).receivers(1)
+                    .token(SyncFixtures.TOKEN).start();
+                 ControlProxy proxy = new ControlProxy(sender.port());
+                 WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", proxy.port())
+                         .token(SyncFixtures.TOKEN).scatterInto(destinations).join(Duration.ofSeconds(5))) {
+                proxy.rewriteFromSender(message -> message instanceof Wire.Group g
+                        ? new Wire.Group(g.epoch(), g.rank(), g.worldSize(), g.timeoutMillis(), new byte[1]) : message);
+                Future<Optional<UpdateReport>> refused = pool.submit(() -> receiver.awaitUpdate(Duration.ofSeconds(20)));
+                PeerFailedException atSender = assertThrows(PeerFailedException.class,
+                        () -> sender.publish(1, Duration.ofSeconds(20)));
+                assertEquals(1, atSender.failedRank());
+                assertTrue(atSender.getMessage().contains("could not join the transport group"), atSender.getMessage());
+
+                ExecutionException thrown = assertThrows(ExecutionException.class, () -> refused.get(10, TimeUnit.SECONDS));
+                PeerFailedException atReceiver = assertInstanceOf(PeerFailedException.class, thrown.getCause());
+                assertEquals(1, atReceiver.version());
+                assertEquals(1, atReceiver.failedRank());
+                ProtocolException own = assertInstanceOf(ProtocolException.class, atReceiver.getCause());
+                assertTrue(own.getMessage().contains("rendezvous has 1 bytes"), own.getMessage());
+                assertEquals(Optional.of(new ReceiverState.Empty()), atReceiver.receiverState());
 
                 proxy.rewriteFromSender(UnaryOperator.identity());
                 SyncFixtures.fill(plan, sources, 2);

@@ -119,6 +119,17 @@ public final class FakeNative {
         return (long) invoke(Nccl.LIVE_COMMS);
     }
 
+    /**
+     * The address of the out-parameter the calling thread last passed to {@code function} (ncclCommGetAsyncError,
+     * ncclCommCount, ncclCommCuDevice, ncclCommUserRank); 0 when it passed none since the thread began.
+     */
+    public static long ncclLastOutAddress(String function) {
+        ncclCallCount(function); // rejects names the fake does not know
+        try (Arena arena = Arena.ofConfined()) {
+            return (long) invoke(Nccl.LAST_OUT_ADDRESS, arena.allocateFrom(function));
+        }
+    }
+
     // ---- fake CUDA runtime ----
 
     /** Calls of {@code function} since the last reset. */
@@ -185,6 +196,8 @@ public final class FakeNative {
         static final MethodHandle SET_HANG = bind(LOOKUP, "fake_nccl_set_hang", FunctionDescriptor.ofVoid(JAVA_INT));
         static final MethodHandle LAST_CONFIG = bind(LOOKUP, "fake_nccl_last_config", FunctionDescriptor.of(JAVA_LONG, ADDRESS));
         static final MethodHandle LIVE_COMMS = bind(LOOKUP, "fake_nccl_live_comms", FunctionDescriptor.of(JAVA_LONG));
+        static final MethodHandle LAST_OUT_ADDRESS = bind(LOOKUP, "fake_nccl_last_out_address",
+                FunctionDescriptor.of(JAVA_LONG, ADDRESS));
     }
 
     private static final class Cudart {
