@@ -35,6 +35,11 @@ public final class Cuda {
      *              driver is installed) or the missing library
      */
     public record DeviceProbe(int count, Optional<PanamaNcclException> cause) {
+        /**
+         * Checks that the probe has either devices or a cause.
+         *
+         * @throws IllegalArgumentException for a negative count, or devices together with a cause
+         */
         public DeviceProbe {
             Objects.requireNonNull(cause, "cause");
             if (count < 0 || (count > 0 && cause.isPresent())) {

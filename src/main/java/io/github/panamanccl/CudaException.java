@@ -13,12 +13,14 @@ public final class CudaException extends PanamaNcclException {
     private final String errorMessage;
 
     /**
+     * Built only by this package's result check, which looks up the name and text in the runtime.
+     *
      * @param call         the CUDA function that failed, e.g. {@code cudaMalloc}
      * @param code         its cudaError_t value
      * @param errorName    cudaGetErrorName of the code
      * @param errorMessage cudaGetErrorString of the code
      */
-    public CudaException(String call, int code, String errorName, String errorMessage) {
+    CudaException(String call, int code, String errorName, String errorMessage) {
         super(call + " failed: " + errorName + " (" + code + "): " + errorMessage);
         this.call = call;
         this.code = code;

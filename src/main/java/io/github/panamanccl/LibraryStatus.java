@@ -14,6 +14,11 @@ import java.util.Optional;
  * @param cause     why the library is unavailable (the full, actionable text); empty when available
  */
 public record LibraryStatus(boolean available, Optional<Path> path, List<String> attempts, String cause) {
+    /**
+     * Copies the attempts.
+     *
+     * @throws IllegalArgumentException when an available library has no path
+     */
     public LibraryStatus {
         Objects.requireNonNull(path, "path");
         attempts = List.copyOf(attempts);

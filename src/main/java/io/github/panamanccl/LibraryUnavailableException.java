@@ -10,7 +10,13 @@ public final class LibraryUnavailableException extends PanamaNcclException {
 
     private final NativeLibrary library;
 
-    public LibraryUnavailableException(NativeLibrary library, String message) {
+    /**
+     * Built only by {@link NativeLibraries}, from the outcome of its search.
+     *
+     * @param library the library that could not be loaded
+     * @param message every place tried, why each failed, and how to point at the library
+     */
+    LibraryUnavailableException(NativeLibrary library, String message) {
         super(message);
         this.library = library;
     }

@@ -15,6 +15,9 @@ public class NcclException extends PanamaNcclException {
     private final String lastError;
 
     /**
+     * An NCCL failure with the standard message; public so that code above this library (and its tests) can
+     * report or simulate one.
+     *
      * @param call        the NCCL function that failed, e.g. {@code ncclBroadcast}
      * @param code        its ncclResult_t value
      * @param errorName   the symbolic name, e.g. {@code ncclInvalidArgument}
@@ -27,7 +30,16 @@ public class NcclException extends PanamaNcclException {
                 call, code, errorName, errorString, lastError);
     }
 
-    /** For subclasses that phrase their own message. */
+    /**
+     * For subclasses that phrase their own message.
+     *
+     * @param message     the complete message
+     * @param call        the NCCL function that failed or was awaited
+     * @param code        the ncclResult_t value (for a timeout or abort: the state last seen)
+     * @param errorName   the symbolic name of {@code code}
+     * @param errorString ncclGetErrorString of the code
+     * @param lastError   ncclGetLastError text, empty when NCCL recorded none
+     */
     protected NcclException(String message, String call, int code, String errorName, String errorString,
                             String lastError) {
         super(message);

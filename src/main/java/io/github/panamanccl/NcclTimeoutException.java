@@ -12,7 +12,17 @@ public final class NcclTimeoutException extends NcclException {
 
     private final Duration deadline;
 
-    public NcclTimeoutException(String call, Duration deadline, int code, String errorName, String errorString,
+    /**
+     * Built only by this package, when a wait on a communicator passes its deadline.
+     *
+     * @param call        the NCCL function (or wait) whose completion was awaited
+     * @param deadline    the deadline that passed
+     * @param code        the ncclResult_t state last seen
+     * @param errorName   its symbolic name
+     * @param errorString ncclGetErrorString of the state
+     * @param lastError   ncclGetLastError text, empty when NCCL recorded none
+     */
+    NcclTimeoutException(String call, Duration deadline, int code, String errorName, String errorString,
                                 String lastError) {
         super(call + " did not complete within " + deadline + " (last communicator state " + errorName + " (" + code
                         + ")); the communicator was aborted"

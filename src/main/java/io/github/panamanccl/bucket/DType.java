@@ -12,17 +12,29 @@ import java.util.Optional;
  * meaning across format versions.
  */
 public enum DType {
+    /** {@code torch.bool}: one byte per element (0 or 1); broadcast as {@link NcclDataType#UINT8}. */
     BOOL("bool", 1, 0, NcclDataType.UINT8),
+    /** {@code torch.uint8}: unsigned 8-bit integer. */
     UINT8("uint8", 1, 1, NcclDataType.UINT8),
+    /** {@code torch.int8}: signed 8-bit integer. */
     INT8("int8", 1, 2, NcclDataType.INT8),
+    /** {@code torch.int16}: signed 16-bit integer; NCCL has no matching type. */
     INT16("int16", 2, 3, null),
+    /** {@code torch.int32}: signed 32-bit integer. */
     INT32("int32", 4, 4, NcclDataType.INT32),
+    /** {@code torch.int64}: signed 64-bit integer. */
     INT64("int64", 8, 5, NcclDataType.INT64),
+    /** {@code torch.float16}: IEEE 754 half precision. */
     FLOAT16("float16", 2, 6, NcclDataType.FLOAT16),
+    /** {@code torch.bfloat16}: bfloat16 (8-bit exponent, 7-bit mantissa). */
     BFLOAT16("bfloat16", 2, 7, NcclDataType.BFLOAT16),
+    /** {@code torch.float32}: IEEE 754 single precision. */
     FLOAT32("float32", 4, 8, NcclDataType.FLOAT32),
+    /** {@code torch.float64}: IEEE 754 double precision. */
     FLOAT64("float64", 8, 9, NcclDataType.FLOAT64),
+    /** {@code torch.float8_e4m3fn}: 8-bit float, 4-bit exponent, 3-bit mantissa, finite only (no infinities). */
     FLOAT8_E4M3FN("float8_e4m3fn", 1, 10, NcclDataType.FLOAT8_E4M3),
+    /** {@code torch.float8_e5m2}: 8-bit float, 5-bit exponent, 2-bit mantissa. */
     FLOAT8_E5M2("float8_e5m2", 1, 11, NcclDataType.FLOAT8_E5M2);
 
     /** The largest {@link #byteSize()} of any type. */

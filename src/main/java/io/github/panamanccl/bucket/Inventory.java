@@ -113,6 +113,7 @@ public final class Inventory {
      *
      * @param source names the text in messages (a file name)
      * @throws InventoryFormatException for a malformed line
+     * @throws IOException              when {@code text} cannot be read
      */
     public static Inventory parse(Reader text, String source) throws IOException {
         BufferedReader in = text instanceof BufferedReader buffered ? buffered : new BufferedReader(text);

@@ -14,6 +14,8 @@ public class PlanFormatException extends IllegalArgumentException {
     private final String reason;
 
     /**
+     * A rejection with the message {@code field = value: reason}.
+     *
      * @param field  path of the offending field
      * @param value  the bad value as text
      * @param reason which rule the value breaks

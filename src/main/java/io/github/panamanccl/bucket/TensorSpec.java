@@ -27,6 +27,8 @@ public final class TensorSpec {
     private final long byteSize;
 
     /**
+     * A validated tensor description.
+     *
      * @param name  tensor name, e.g. {@code model.layers.0.mlp.experts.7.up_proj.weight}
      * @param dtype element type
      * @param shape dimensions in PyTorch order; none for a scalar
