@@ -229,17 +229,20 @@ static cudaError_t check_stream(cudaStream_t stream) {
   return fail(ERROR_INVALID_RESOURCE_HANDLE);
 }
 
-static struct CUevent_st *live_event(cudaEvent_t event) {
-  struct CUevent_st *found = NULL;
-  pthread_mutex_lock(&lock);
+/* The event if it is live, else NULL; the caller holds the lock (once it is released, another thread may
+ * destroy the event). */
+static struct CUevent_st *live_event_locked(cudaEvent_t event) {
   for (struct CUevent_st *e = events; e != NULL; e = e->next) {
-    if (e == event && e->magic == EVENT_MAGIC) {
-      found = e;
-      break;
-    }
+    if (e == event) return e->magic == EVENT_MAGIC ? e : NULL;
   }
+  return NULL;
+}
+
+static int event_is_live(cudaEvent_t event) {
+  pthread_mutex_lock(&lock);
+  int live = live_event_locked(event) != NULL;
   pthread_mutex_unlock(&lock);
-  return found;
+  return live;
 }
 
 static cudaError_t check_copy(void *dst, const void *src, size_t count) {
@@ -502,7 +505,7 @@ cudaError_t cudaStreamQuery(cudaStream_t stream) {
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
   ENTER();
   CHECK(check_stream(stream));
-  if (live_event(event) == NULL) return fail(ERROR_INVALID_RESOURCE_HANDLE);
+  if (!event_is_live(event)) return fail(ERROR_INVALID_RESOURCE_HANDLE);
   if (flags > 1) return fail(cudaErrorInvalidValue);
   return cudaSuccess;
 }
@@ -535,39 +538,44 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned int flags) {
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   ENTER();
-  struct CUevent_st *e = live_event(event);
-  if (e == NULL) return fail(ERROR_INVALID_RESOURCE_HANDLE);
+  if (!event_is_live(event)) return fail(ERROR_INVALID_RESOURCE_HANDLE);
   CHECK(check_stream(stream));
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
   pthread_mutex_lock(&lock);
-  e->when = now;
-  e->recorded = 1;
+  struct CUevent_st *e = live_event_locked(event);
+  if (e != NULL) {
+    e->when = now;
+    e->recorded = 1;
+  }
   pthread_mutex_unlock(&lock);
-  return cudaSuccess;
+  return e == NULL ? fail(ERROR_INVALID_RESOURCE_HANDLE) : cudaSuccess;
 }
 
 cudaError_t cudaEventQuery(cudaEvent_t event) {
   ENTER();
-  return live_event(event) == NULL ? fail(ERROR_INVALID_RESOURCE_HANDLE) : cudaSuccess;
+  return event_is_live(event) ? cudaSuccess : fail(ERROR_INVALID_RESOURCE_HANDLE);
 }
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   ENTER();
-  return live_event(event) == NULL ? fail(ERROR_INVALID_RESOURCE_HANDLE) : cudaSuccess;
+  return event_is_live(event) ? cudaSuccess : fail(ERROR_INVALID_RESOURCE_HANDLE);
 }
 
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
   ENTER();
   if (ms == NULL) return fail(cudaErrorInvalidValue);
-  struct CUevent_st *first = live_event(start);
-  struct CUevent_st *last = live_event(end);
-  if (first == NULL || last == NULL) return fail(ERROR_INVALID_RESOURCE_HANDLE);
+  int usable = 0;
+  double millis = 0;
   pthread_mutex_lock(&lock);
-  int usable = first->recorded && last->recorded && !(first->flags & cudaEventDisableTiming) &&
-               !(last->flags & cudaEventDisableTiming);
-  double millis = (double)(last->when.tv_sec - first->when.tv_sec) * 1e3 +
-                  (double)(last->when.tv_nsec - first->when.tv_nsec) / 1e6;
+  struct CUevent_st *first = live_event_locked(start);
+  struct CUevent_st *last = live_event_locked(end);
+  if (first != NULL && last != NULL) {
+    usable = first->recorded && last->recorded && !(first->flags & cudaEventDisableTiming) &&
+             !(last->flags & cudaEventDisableTiming);
+    millis = (double)(last->when.tv_sec - first->when.tv_sec) * 1e3 +
+             (double)(last->when.tv_nsec - first->when.tv_nsec) / 1e6;
+  }
   pthread_mutex_unlock(&lock);
   if (!usable) return fail(ERROR_INVALID_RESOURCE_HANDLE);
   *ms = (float)millis;

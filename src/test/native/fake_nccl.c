@@ -2,7 +2,8 @@
  * TEST FIXTURE, not NCCL: a fake libnccl.so.2 for panama-nccl's tests on machines without a GPU.
  *
  * It implements every function declared in native-headers/nccl_api.h and checks arguments the way NCCL
- * does (NULL out-pointers, root/peer/datatype/op ranges, ncclConfig_t size/magic/version/blocking),
+ * does (NULL out-pointers, root/peer/datatype/op ranges, ncclConfig_t magic/blocking, fields newer than its
+ * version reset to their defaults),
  * so the Java layer's marshalling is exercised for real: the 128-byte ncclUniqueId must arrive intact
  * by value, config fields are read back, and with nranks == 1 collectives copy send -> recv with memcpy
  * (the "device" pointers are host memory). Non-blocking communicators (blocking = 0) answer
@@ -35,7 +36,6 @@
 
 #define FAKE_VERSION_CODE 23007
 #define COMM_MAGIC 0x0fa6ec0du
-#define MIN_CONFIG_VERSION 21400 /* ncclConfig_t appeared in NCCL 2.14 */
 #define SPLIT_NOCOLOR (-1)
 
 static const char *const FUNCTIONS[] = {
@@ -203,40 +203,49 @@ static size_t type_size(int datatype) {
   }
 }
 
-static int comm_is_live(ncclComm_t comm) {
-  int live = 0;
-  pthread_mutex_lock(&lock);
+/* The communicator if it is live, else NULL; the caller holds the lock. */
+static struct ncclComm *live_locked(ncclComm_t comm) {
   for (struct ncclComm *c = live_comms; c != NULL; c = c->next) {
-    if (c == comm) {
-      live = c->magic == COMM_MAGIC;
-      break;
-    }
+    if (c == comm) return c->magic == COMM_MAGIC ? c : NULL;
   }
-  pthread_mutex_unlock(&lock);
-  return live;
+  return NULL;
 }
 
-static ncclResult_t check_comm(ncclComm_t comm, const char *op) {
-  if (comm == NULL) {
-    set_last_error("%s : comm argument is NULL", op);
-    return ncclInvalidArgument;
+static ncclResult_t not_live(ncclComm_t comm, const char *op) {
+  set_last_error("%s : comm %p is not a live communicator (never created, destroyed or aborted)", op, (void *)comm);
+  return ncclInvalidArgument;
+}
+
+static ncclResult_t null_comm(const char *op) {
+  set_last_error("%s : comm argument is NULL", op);
+  return ncclInvalidArgument;
+}
+
+/* A communicator's fields, copied under the lock: once it is released another thread may free the communicator. */
+struct comm_view {
+  int nranks;
+  int rank;
+  int device;
+  int blocking;
+  int initializing;
+};
+
+static ncclResult_t view_comm(ncclComm_t comm, const char *op, struct comm_view *view) {
+  if (comm == NULL) return null_comm(op);
+  pthread_mutex_lock(&lock);
+  struct ncclComm *c = live_locked(comm);
+  if (c != NULL) {
+    *view = (struct comm_view){c->nranks, c->rank, c->device, c->blocking, c->pending_polls > 0};
   }
-  if (!comm_is_live(comm)) {
-    set_last_error("%s : comm %p is not a live communicator (never created, destroyed or aborted)", op,
-                   (void *)comm);
-    return ncclInvalidArgument;
-  }
-  return ncclSuccess;
+  pthread_mutex_unlock(&lock);
+  return c == NULL ? not_live(comm, op) : ncclSuccess;
 }
 
 /* A communicator can run work once its initialisation finished (blocking, or polled to completion). */
-static ncclResult_t check_ready(ncclComm_t comm, const char *op) {
-  ncclResult_t result = check_comm(comm, op);
+static ncclResult_t check_ready(ncclComm_t comm, const char *op, struct comm_view *view) {
+  ncclResult_t result = view_comm(comm, op, view);
   if (result != ncclSuccess) return result;
-  pthread_mutex_lock(&lock);
-  int busy = comm->pending_polls > 0;
-  pthread_mutex_unlock(&lock);
-  if (busy) {
+  if (view->initializing) {
     set_last_error("%s : communicator is still initializing (poll ncclCommGetAsyncError first)", op);
     return ncclInvalidUsage;
   }
@@ -259,7 +268,7 @@ static ncclResult_t check_op(int redop, const char *op) {
   return ncclSuccess;
 }
 
-static ncclResult_t check_root(int root, ncclComm_t comm, const char *op, const char *what) {
+static ncclResult_t check_root(int root, const struct comm_view *comm, const char *op, const char *what) {
   if (root < 0 || root >= comm->nranks) {
     set_last_error("%s : invalid %s %d (%s should be in the 0..%d range)", op, what, root, what, comm->nranks - 1);
     return ncclInvalidArgument;
@@ -276,7 +285,7 @@ static ncclResult_t check_pointer(const void *pointer, const char *op, const cha
 }
 
 /* The fake moves data only inside one process: collectives need a single-rank communicator. */
-static ncclResult_t check_single_rank(ncclComm_t comm, const char *op) {
+static ncclResult_t check_single_rank(const struct comm_view *comm, const char *op) {
   if (comm->nranks != 1) {
     set_last_error("fake_nccl: %s needs nranks 1, this communicator has %d (the fake cannot move data between "
                    "processes)", op, comm->nranks);
@@ -314,7 +323,29 @@ static ncclResult_t check_unique_id(const ncclUniqueId *id, const char *op) {
   return ncclSuccess;
 }
 
-/* Reads a config as NCCL does: min(size, sizeof) bytes over the defaults; magic, version, blocking checked. */
+/* The NCCL release that added each field after the header (size, magic, version): a field newer than the
+ * caller's config version is reset to its default, as NCCL does. */
+struct config_field {
+  size_t offset;
+  size_t size;
+  unsigned since;
+};
+#define CONFIG_FIELD(name, since) {offsetof(ncclConfig_t, name), sizeof(((ncclConfig_t *)0)->name), since}
+static const struct config_field CONFIG_FIELDS[] = {
+    CONFIG_FIELD(blocking, 21400),           CONFIG_FIELD(cgaClusterSize, 21700),
+    CONFIG_FIELD(minCTAs, 21700),            CONFIG_FIELD(maxCTAs, 21700),
+    CONFIG_FIELD(netName, 21700),            CONFIG_FIELD(splitShare, 21800),
+    CONFIG_FIELD(trafficClass, 22600),       CONFIG_FIELD(commName, 22700),
+    CONFIG_FIELD(collnetEnable, 22700),      CONFIG_FIELD(CTAPolicy, 22700),
+    CONFIG_FIELD(shrinkShare, 22700),        CONFIG_FIELD(nvlsCTAs, 22700),
+    CONFIG_FIELD(nChannelsPerNetPeer, 22800), CONFIG_FIELD(nvlinkCentricSched, 22800),
+    CONFIG_FIELD(graphUsageMode, 22900),     CONFIG_FIELD(numRmaCtx, 22900),
+    CONFIG_FIELD(maxP2pPeers, 23000),        CONFIG_FIELD(graphStreamOrdering, 23000),
+};
+#undef CONFIG_FIELD
+
+/* Reads a config as NCCL does: min(size, sizeof) bytes over the defaults, then every field newer than the
+ * config's version back to its default; magic and blocking checked. */
 static ncclResult_t read_config(const ncclConfig_t *config, const char *op, int *blocking) {
   *blocking = 1;
   if (config == NULL) return ncclSuccess;
@@ -327,18 +358,22 @@ static ncclResult_t read_config(const ncclConfig_t *config, const char *op, int 
     set_last_error("%s : ncclConfig_t size %zu is too small", op, config->size);
     return ncclInvalidArgument;
   }
-  if (config->version < MIN_CONFIG_VERSION) {
-    set_last_error("%s : ncclConfig_t version %u is older than 2.14", op, config->version);
-    return ncclInvalidArgument;
-  }
-  ncclConfig_t copy;
-  memset(&copy, 0, sizeof copy);
-  copy.cgaClusterSize = copy.minCTAs = copy.maxCTAs = copy.splitShare = copy.trafficClass = NCCL_CONFIG_UNDEF_INT;
-  copy.collnetEnable = copy.CTAPolicy = copy.shrinkShare = copy.nvlsCTAs = NCCL_CONFIG_UNDEF_INT;
-  copy.nChannelsPerNetPeer = copy.nvlinkCentricSched = copy.graphUsageMode = NCCL_CONFIG_UNDEF_INT;
-  copy.numRmaCtx = copy.maxP2pPeers = copy.graphStreamOrdering = NCCL_CONFIG_UNDEF_INT;
-  copy.blocking = NCCL_CONFIG_UNDEF_INT;
+  ncclConfig_t defaults;
+  memset(&defaults, 0, sizeof defaults);
+  defaults.cgaClusterSize = defaults.minCTAs = defaults.maxCTAs = NCCL_CONFIG_UNDEF_INT;
+  defaults.splitShare = defaults.trafficClass = defaults.collnetEnable = NCCL_CONFIG_UNDEF_INT;
+  defaults.CTAPolicy = defaults.shrinkShare = defaults.nvlsCTAs = NCCL_CONFIG_UNDEF_INT;
+  defaults.nChannelsPerNetPeer = defaults.nvlinkCentricSched = defaults.graphUsageMode = NCCL_CONFIG_UNDEF_INT;
+  defaults.numRmaCtx = defaults.maxP2pPeers = defaults.graphStreamOrdering = NCCL_CONFIG_UNDEF_INT;
+  defaults.blocking = NCCL_CONFIG_UNDEF_INT;
+  ncclConfig_t copy = defaults;
   memcpy(&copy, config, config->size < sizeof copy ? config->size : sizeof copy);
+  for (size_t i = 0; i < sizeof CONFIG_FIELDS / sizeof CONFIG_FIELDS[0]; i++) {
+    const struct config_field *field = &CONFIG_FIELDS[i];
+    if (field->since > copy.version) {
+      memcpy((char *)&copy + field->offset, (const char *)&defaults + field->offset, field->size);
+    }
+  }
   pthread_mutex_lock(&lock);
   last_config = copy;
   have_last_config = 1;
@@ -460,7 +495,8 @@ ncclResult_t ncclCommInitAll(ncclComm_t *comms, int ndev, const int *devlist) {
 ncclResult_t ncclCommSplit(ncclComm_t comm, int color, int key, ncclComm_t *newcomm, ncclConfig_t *config) {
   ENTER();
   (void)key;
-  ncclResult_t result = check_ready(comm, __func__);
+  struct comm_view view;
+  ncclResult_t result = check_ready(comm, __func__, &view);
   if (result != ncclSuccess) return result;
   if (newcomm == NULL) {
     set_last_error("ncclCommSplit : newcomm argument is NULL");
@@ -475,18 +511,20 @@ ncclResult_t ncclCommSplit(ncclComm_t comm, int color, int key, ncclComm_t *newc
   result = read_config(config, __func__, &blocking);
   if (result != ncclSuccess) return result;
   if (color == SPLIT_NOCOLOR) return ncclSuccess;
-  return new_comm(newcomm, 1, 0, comm->device, blocking);
+  return new_comm(newcomm, 1, 0, view.device, blocking);
 }
 
 ncclResult_t ncclCommFinalize(ncclComm_t comm) {
   ENTER();
-  ncclResult_t result = check_ready(comm, __func__);
+  struct comm_view view;
+  ncclResult_t result = check_ready(comm, __func__, &view);
   if (result != ncclSuccess) return result;
-  if (comm->blocking) return ncclSuccess;
+  if (view.blocking) return ncclSuccess;
   pthread_mutex_lock(&lock);
-  comm->pending_polls = 1;
+  struct ncclComm *live = live_locked(comm);
+  if (live != NULL) live->pending_polls = 1;
   pthread_mutex_unlock(&lock);
-  return ncclInProgress;
+  return live == NULL ? not_live(comm, __func__) : ncclInProgress;
 }
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {
@@ -527,48 +565,53 @@ const char *ncclGetLastError(ncclComm_t comm) {
 ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *asyncError) {
   ENTER();
   record_out_address(__func__, asyncError);
-  ncclResult_t result = check_comm(comm, __func__);
-  if (result != ncclSuccess) return result;
+  if (comm == NULL) return null_comm(__func__);
+  ncclResult_t state = ncclSuccess;
+  pthread_mutex_lock(&lock);
+  struct ncclComm *live = live_locked(comm);
+  if (live != NULL && asyncError != NULL) {
+    if (live->blocking == 0 && atomic_load(&hang)) {
+      state = ncclInProgress;
+    } else if (live->pending_polls > 0) {
+      live->pending_polls--;
+      state = ncclInProgress;
+    }
+  }
+  pthread_mutex_unlock(&lock);
+  if (live == NULL) return not_live(comm, __func__);
   if (asyncError == NULL) {
     set_last_error("ncclCommGetAsyncError : asyncError argument is NULL");
     return ncclInvalidArgument;
   }
-  pthread_mutex_lock(&lock);
-  if (comm->blocking == 0 && atomic_load(&hang)) {
-    *asyncError = ncclInProgress;
-  } else if (comm->pending_polls > 0) {
-    comm->pending_polls--;
-    *asyncError = ncclInProgress;
-  } else {
-    *asyncError = ncclSuccess;
-  }
-  pthread_mutex_unlock(&lock);
+  *asyncError = state;
   return ncclSuccess;
 }
 
-static ncclResult_t int_query(ncclComm_t comm, int *out, int value_of_comm_field, const char *op) {
+/* Answers one int field of the communicator (an offset into struct comm_view). */
+static ncclResult_t int_query(ncclComm_t comm, int *out, size_t view_field, const char *op) {
   record_out_address(op, out);
-  ncclResult_t result = check_comm(comm, op);
+  struct comm_view view;
+  ncclResult_t result = view_comm(comm, op, &view);
   if (result != ncclSuccess) return result;
   result = check_pointer(out, op, "output");
   if (result != ncclSuccess) return result;
-  *out = value_of_comm_field;
+  memcpy(out, (const char *)&view + view_field, sizeof *out);
   return ncclSuccess;
 }
 
 ncclResult_t ncclCommCount(const ncclComm_t comm, int *count) {
   ENTER();
-  return int_query(comm, count, comm_is_live(comm) ? comm->nranks : 0, __func__);
+  return int_query(comm, count, offsetof(struct comm_view, nranks), __func__);
 }
 
 ncclResult_t ncclCommCuDevice(const ncclComm_t comm, int *device) {
   ENTER();
-  return int_query(comm, device, comm_is_live(comm) ? comm->device : 0, __func__);
+  return int_query(comm, device, offsetof(struct comm_view, device), __func__);
 }
 
 ncclResult_t ncclCommUserRank(const ncclComm_t comm, int *rank) {
   ENTER();
-  return int_query(comm, rank, comm_is_live(comm) ? comm->rank : 0, __func__);
+  return int_query(comm, rank, offsetof(struct comm_view, rank), __func__);
 }
 
 #define CHECK(expression)                          \
@@ -581,13 +624,14 @@ ncclResult_t ncclBroadcast(const void *sendbuff, void *recvbuff, size_t count, n
                            ncclComm_t comm, cudaStream_t stream) {
   ENTER();
   (void)stream;
-  CHECK(check_ready(comm, "Broadcast"));
-  CHECK(check_root(root, comm, "Broadcast", "root"));
+  struct comm_view view;
+  CHECK(check_ready(comm, "Broadcast", &view));
+  CHECK(check_root(root, &view, "Broadcast", "root"));
   CHECK(check_type(datatype, "Broadcast"));
   if (count == 0) return ncclSuccess;
   CHECK(check_pointer(recvbuff, "Broadcast", "recvbuff"));
-  if (comm->rank == root) CHECK(check_pointer(sendbuff, "Broadcast", "sendbuff"));
-  CHECK(check_single_rank(comm, "Broadcast"));
+  if (view.rank == root) CHECK(check_pointer(sendbuff, "Broadcast", "sendbuff"));
+  CHECK(check_single_rank(&view, "Broadcast"));
   copy_elements(recvbuff, sendbuff, count, datatype);
   return ncclSuccess;
 }
@@ -596,12 +640,13 @@ ncclResult_t ncclBcast(void *buff, size_t count, ncclDataType_t datatype, int ro
                        cudaStream_t stream) {
   ENTER();
   (void)stream;
-  CHECK(check_ready(comm, "Bcast"));
-  CHECK(check_root(root, comm, "Bcast", "root"));
+  struct comm_view view;
+  CHECK(check_ready(comm, "Bcast", &view));
+  CHECK(check_root(root, &view, "Bcast", "root"));
   CHECK(check_type(datatype, "Bcast"));
   if (count == 0) return ncclSuccess;
   CHECK(check_pointer(buff, "Bcast", "buff"));
-  CHECK(check_single_rank(comm, "Bcast"));
+  CHECK(check_single_rank(&view, "Bcast"));
   return ncclSuccess; /* in place on a single rank: nothing moves */
 }
 
@@ -609,13 +654,14 @@ ncclResult_t ncclAllReduce(const void *sendbuff, void *recvbuff, size_t count, n
                            ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream) {
   ENTER();
   (void)stream;
-  CHECK(check_ready(comm, "AllReduce"));
+  struct comm_view view;
+  CHECK(check_ready(comm, "AllReduce", &view));
   CHECK(check_type(datatype, "AllReduce"));
   CHECK(check_op(op, "AllReduce"));
   if (count == 0) return ncclSuccess;
   CHECK(check_pointer(sendbuff, "AllReduce", "sendbuff"));
   CHECK(check_pointer(recvbuff, "AllReduce", "recvbuff"));
-  CHECK(check_single_rank(comm, "AllReduce"));
+  CHECK(check_single_rank(&view, "AllReduce"));
   copy_elements(recvbuff, sendbuff, count, datatype); /* every op over one rank is the identity */
   return ncclSuccess;
 }
@@ -624,14 +670,15 @@ ncclResult_t ncclReduce(const void *sendbuff, void *recvbuff, size_t count, nccl
                         ncclRedOp_t op, int root, ncclComm_t comm, cudaStream_t stream) {
   ENTER();
   (void)stream;
-  CHECK(check_ready(comm, "Reduce"));
-  CHECK(check_root(root, comm, "Reduce", "root"));
+  struct comm_view view;
+  CHECK(check_ready(comm, "Reduce", &view));
+  CHECK(check_root(root, &view, "Reduce", "root"));
   CHECK(check_type(datatype, "Reduce"));
   CHECK(check_op(op, "Reduce"));
   if (count == 0) return ncclSuccess;
   CHECK(check_pointer(sendbuff, "Reduce", "sendbuff"));
-  if (comm->rank == root) CHECK(check_pointer(recvbuff, "Reduce", "recvbuff"));
-  CHECK(check_single_rank(comm, "Reduce"));
+  if (view.rank == root) CHECK(check_pointer(recvbuff, "Reduce", "recvbuff"));
+  CHECK(check_single_rank(&view, "Reduce"));
   copy_elements(recvbuff, sendbuff, count, datatype);
   return ncclSuccess;
 }
@@ -640,12 +687,13 @@ ncclResult_t ncclAllGather(const void *sendbuff, void *recvbuff, size_t sendcoun
                            ncclComm_t comm, cudaStream_t stream) {
   ENTER();
   (void)stream;
-  CHECK(check_ready(comm, "AllGather"));
+  struct comm_view view;
+  CHECK(check_ready(comm, "AllGather", &view));
   CHECK(check_type(datatype, "AllGather"));
   if (sendcount == 0) return ncclSuccess;
   CHECK(check_pointer(sendbuff, "AllGather", "sendbuff"));
   CHECK(check_pointer(recvbuff, "AllGather", "recvbuff"));
-  CHECK(check_single_rank(comm, "AllGather"));
+  CHECK(check_single_rank(&view, "AllGather"));
   copy_elements(recvbuff, sendbuff, sendcount, datatype);
   return ncclSuccess;
 }
@@ -654,13 +702,14 @@ ncclResult_t ncclReduceScatter(const void *sendbuff, void *recvbuff, size_t recv
                                ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream) {
   ENTER();
   (void)stream;
-  CHECK(check_ready(comm, "ReduceScatter"));
+  struct comm_view view;
+  CHECK(check_ready(comm, "ReduceScatter", &view));
   CHECK(check_type(datatype, "ReduceScatter"));
   CHECK(check_op(op, "ReduceScatter"));
   if (recvcount == 0) return ncclSuccess;
   CHECK(check_pointer(sendbuff, "ReduceScatter", "sendbuff"));
   CHECK(check_pointer(recvbuff, "ReduceScatter", "recvbuff"));
-  CHECK(check_single_rank(comm, "ReduceScatter"));
+  CHECK(check_single_rank(&view, "ReduceScatter"));
   copy_elements(recvbuff, sendbuff, recvcount, datatype);
   return ncclSuccess;
 }
@@ -670,46 +719,54 @@ ncclResult_t ncclSend(const void *sendbuff, size_t count, ncclDataType_t datatyp
                       cudaStream_t stream) {
   ENTER();
   (void)stream;
-  CHECK(check_ready(comm, "Send"));
-  CHECK(check_root(peer, comm, "Send", "peer"));
+  struct comm_view view;
+  CHECK(check_ready(comm, "Send", &view));
+  CHECK(check_root(peer, &view, "Send", "peer"));
   CHECK(check_type(datatype, "Send"));
   if (count == 0) return ncclSuccess;
   CHECK(check_pointer(sendbuff, "Send", "sendbuff"));
-  CHECK(check_single_rank(comm, "Send"));
+  CHECK(check_single_rank(&view, "Send"));
   pthread_mutex_lock(&lock);
-  if (comm->pending_recv != NULL && comm->pending_count == count && comm->pending_type == (int)datatype) {
-    copy_elements(comm->pending_recv, sendbuff, count, datatype);
-    comm->pending_recv = NULL;
-  } else {
-    comm->pending_send = sendbuff;
-    comm->pending_count = count;
-    comm->pending_type = datatype;
+  struct ncclComm *live = live_locked(comm);
+  if (live != NULL) { /* NULL: destroyed by another thread since the check */
+    if (live->pending_recv != NULL && live->pending_count == count && live->pending_type == (int)datatype) {
+      copy_elements(live->pending_recv, sendbuff, count, datatype);
+      live->pending_recv = NULL;
+    } else {
+      live->pending_send = sendbuff;
+      live->pending_count = count;
+      live->pending_type = datatype;
+    }
   }
   pthread_mutex_unlock(&lock);
-  return ncclSuccess;
+  return live == NULL ? not_live(comm, "Send") : ncclSuccess;
 }
 
 ncclResult_t ncclRecv(void *recvbuff, size_t count, ncclDataType_t datatype, int peer, ncclComm_t comm,
                       cudaStream_t stream) {
   ENTER();
   (void)stream;
-  CHECK(check_ready(comm, "Recv"));
-  CHECK(check_root(peer, comm, "Recv", "peer"));
+  struct comm_view view;
+  CHECK(check_ready(comm, "Recv", &view));
+  CHECK(check_root(peer, &view, "Recv", "peer"));
   CHECK(check_type(datatype, "Recv"));
   if (count == 0) return ncclSuccess;
   CHECK(check_pointer(recvbuff, "Recv", "recvbuff"));
-  CHECK(check_single_rank(comm, "Recv"));
+  CHECK(check_single_rank(&view, "Recv"));
   pthread_mutex_lock(&lock);
-  if (comm->pending_send != NULL && comm->pending_count == count && comm->pending_type == (int)datatype) {
-    copy_elements(recvbuff, comm->pending_send, count, datatype);
-    comm->pending_send = NULL;
-  } else {
-    comm->pending_recv = recvbuff;
-    comm->pending_count = count;
-    comm->pending_type = datatype;
+  struct ncclComm *live = live_locked(comm);
+  if (live != NULL) { /* NULL: destroyed by another thread since the check */
+    if (live->pending_send != NULL && live->pending_count == count && live->pending_type == (int)datatype) {
+      copy_elements(recvbuff, live->pending_send, count, datatype);
+      live->pending_send = NULL;
+    } else {
+      live->pending_recv = recvbuff;
+      live->pending_count = count;
+      live->pending_type = datatype;
+    }
   }
   pthread_mutex_unlock(&lock);
-  return ncclSuccess;
+  return live == NULL ? not_live(comm, "Recv") : ncclSuccess;
 }
 
 ncclResult_t ncclGroupStart(void) {
@@ -747,7 +804,8 @@ ncclResult_t ncclMemFree(void *ptr) {
 
 ncclResult_t ncclCommRegister(const ncclComm_t comm, void *buff, size_t size, void **handle) {
   ENTER();
-  CHECK(check_ready(comm, "ncclCommRegister"));
+  struct comm_view view;
+  CHECK(check_ready(comm, "ncclCommRegister", &view));
   CHECK(check_pointer(buff, "ncclCommRegister", "buff"));
   CHECK(check_pointer(handle, "ncclCommRegister", "handle"));
   struct registration *registration = malloc(sizeof *registration);
@@ -763,7 +821,8 @@ ncclResult_t ncclCommRegister(const ncclComm_t comm, void *buff, size_t size, vo
 
 ncclResult_t ncclCommDeregister(const ncclComm_t comm, void *handle) {
   ENTER();
-  CHECK(check_ready(comm, "ncclCommDeregister"));
+  struct comm_view view;
+  CHECK(check_ready(comm, "ncclCommDeregister", &view));
   CHECK(check_pointer(handle, "ncclCommDeregister", "handle"));
   free(handle);
   return ncclSuccess;

@@ -1,6 +1,7 @@
 package io.github.panamanccl;
 
 import io.github.panamanccl.internal.nccl.NcclApi;
+import io.github.panamanccl.internal.nccl.ncclConfig_t;
 import io.github.panamanccl.internal.nccl.ncclUniqueId;
 import io.github.panamanccl.testing.FakeNative;
 import org.junit.jupiter.api.BeforeAll;
@@ -10,6 +11,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
@@ -171,9 +173,38 @@ class FakeNcclBindingTest {
             assertEquals(INVALID_ARGUMENT, NcclApi.ncclCommInitRankConfig(out, 1, newId(arena), 0, blocking2));
             assertTrue(lastError().contains("blocking 2"), lastError());
 
-            MemorySegment tooOld = NcclConfig.allocate(arena, 21300, true);
-            assertEquals(INVALID_ARGUMENT, NcclApi.ncclCommInitRankConfig(out, 1, newId(arena), 0, tooOld));
         }
+    }
+
+    @Test
+    @Order(5)
+    void fieldsNewerThanTheConfigVersionAreResetToTheirDefaults() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocateFrom(ADDRESS, MemorySegment.NULL);
+            MemorySegment v218 = NcclConfig.allocate(arena, 21800, true);
+            setField(v218, "cgaClusterSize", 2);  // 2.17
+            setField(v218, "splitShare", 1);      // 2.18
+            setField(v218, "trafficClass", 5);    // 2.26
+            setField(v218, "maxP2pPeers", 3);     // 2.30
+            assertEquals(SUCCESS, NcclApi.ncclCommInitRankConfig(out, 1, newId(arena), 0, v218));
+            assertEquals(SUCCESS, NcclApi.ncclCommDestroy(out.get(ADDRESS, 0)));
+
+            assertEquals(2, FakeNative.ncclLastConfig("cgaClusterSize"));
+            assertEquals(1, FakeNative.ncclLastConfig("splitShare"));
+            assertEquals(Integer.MIN_VALUE, FakeNative.ncclLastConfig("trafficClass"));
+            assertEquals(Integer.MIN_VALUE, FakeNative.ncclLastConfig("maxP2pPeers"));
+
+            // older than the config itself: even blocking = 0 is a field it does not know, so the default (blocking)
+            MemorySegment v213 = NcclConfig.allocate(arena, 21300, false);
+            assertEquals(SUCCESS, NcclApi.ncclCommInitRankConfig(out, 1, newId(arena), 0, v213));
+            assertEquals(SUCCESS, NcclApi.ncclCommDestroy(out.get(ADDRESS, 0)));
+            assertEquals(Integer.MIN_VALUE, FakeNative.ncclLastConfig("blocking"));
+            assertEquals(21300, FakeNative.ncclLastConfig("version"));
+        }
+    }
+
+    private static void setField(MemorySegment config, String name, int value) {
+        config.set(JAVA_INT, ncclConfig_t.layout().byteOffset(MemoryLayout.PathElement.groupElement(name)), value);
     }
 
     @Test
