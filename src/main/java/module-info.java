@@ -3,7 +3,7 @@
  * The generated bindings (io.github.panamanccl.internal.*) are not exported.
  */
 module io.github.panamanccl {
-    requires com.fasterxml.jackson.databind;
+    requires com.fasterxml.jackson.core;
     requires info.picocli;
 
     exports io.github.panamanccl;
