@@ -205,7 +205,9 @@ final class NcclTransport implements Transport {
                 throw abortedElsewhere(e);
             }
             countCall();
-            done.record(stream);
+            if (done != null) {
+                done.record(stream);
+            }
         }
 
         /**

@@ -112,7 +112,11 @@ public interface Transport {
     interface DeviceGroup extends Group {
         /**
          * Enqueues the broadcast of {@code bucket} on {@link #stream()}: after {@code ready} (recorded by whoever
-         * filled or last read the buffer; may be null), then records {@code done}. Root sends, receivers fill.
+         * filled or last read the buffer), then records {@code done}. Root sends, receivers fill.
+         *
+         * @param ready an event the broadcast waits for; null when nothing needs to be waited for
+         * @param done  an event recorded after the broadcast; null when nobody needs one ({@link #await} still
+         *              waits for the broadcast)
          */
         void broadcast(DeviceMemory bucket, BucketTag tag, CudaEvent ready, CudaEvent done);
 

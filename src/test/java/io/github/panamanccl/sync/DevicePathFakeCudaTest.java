@@ -102,6 +102,20 @@ class DevicePathFakeCudaTest {
         assertEquals(0, FakeNative.ncclLiveComms(), "the communicator was aborted");
     }
 
+    /** As the demo's per-tensor baseline calls it: no event to wait for and none to record. */
+    @Test
+    void a_broadcast_without_ready_and_done_events_is_enqueued_and_awaited() {
+        Transport.DeviceGroup group = singleRankGroup();
+        DeviceBuffer bucket = DeviceBuffer.allocate(4096);
+        toClose.add(bucket);
+        group.broadcast(bucket, new Transport.BucketTag(1, 0, 2), null, null);
+        group.broadcast(bucket.slice(0, 100), new Transport.BucketTag(1, 1, 2), null, null);
+        group.await(deadline(5000));
+        assertEquals(2, group.collectiveCalls());
+        assertEquals(2, FakeNative.ncclCallCount("ncclBroadcast"));
+        assertEquals(0, FakeNative.cudartCallCount("cudaEventRecord"), "no event was recorded");
+    }
+
     @Test
     void abort_from_another_thread_frees_the_communicator_at_once_and_fails_the_owner_s_next_step() throws Exception {
         Transport.DeviceGroup group = singleRankGroup();
