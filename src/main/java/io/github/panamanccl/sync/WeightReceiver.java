@@ -63,6 +63,13 @@ public final class WeightReceiver implements AutoCloseable {
      * data connections first, then sends it). This is the slack a receiver may take past the deadline.
      */
     private static final long ABORT_NOTICE_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+    /**
+     * Added to the deadline the sender announces (time left, rounded up, counted from the announcement's arrival):
+     * the sender decides that an update is late, and tells every receiver so; a receiver fails the update on its own
+     * only when the sender has gone silent this long past that deadline. Without it a receiver's watchdog could fire
+     * first, close its data connection, and make the sender report a broken pipe instead of the deadline.
+     */
+    static final long DEADLINE_GRACE_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     private final ControlConnection connection;
     private final InetAddress senderAddress;
@@ -189,7 +196,8 @@ public final class WeightReceiver implements AutoCloseable {
             return; // a later GROUP has arrived: the sender gave up on this group
         }
         closeGroup();
-        long groupDeadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(g.timeoutMillis());
+        long groupDeadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(g.timeoutMillis())
+                + DEADLINE_GRACE_NANOS;
         try (Transport.PendingGroup pending = transport.join(g.rendezvous(), senderAddress, g.rank(), g.worldSize())) {
             current.attach(pending);
             group = pending.awaitGroup(groupDeadlineNanos);
@@ -238,7 +246,7 @@ public final class WeightReceiver implements AutoCloseable {
     private UpdateReport runUpdate(Begin begin, Running current) {
         long start = System.nanoTime();
         long version = begin.version();
-        long deadlineNanos = start + TimeUnit.MILLISECONDS.toNanos(begin.deadlineMillis());
+        long deadlineNanos = start + TimeUnit.MILLISECONDS.toNanos(begin.deadlineMillis()) + DEADLINE_GRACE_NANOS;
         int rank = group != null ? group.rank() : UpdateFailedException.UNKNOWN_RANK;
         if (!Arrays.equals(begin.fingerprint(), fingerprint)) {
             String text = "update " + version + " is for plan " + HexFormat.of().formatHex(begin.fingerprint())
@@ -254,7 +262,8 @@ public final class WeightReceiver implements AutoCloseable {
         }
         current.attach(group);
         ScheduledFuture<?> watchdog = scheduler.schedule(() -> current.fail(new Failure(Reason.DEADLINE,
-                UpdateFailedException.UNKNOWN_RANK, "deadline of " + begin.deadlineMillis() + " ms passed", null), false),
+                UpdateFailedException.UNKNOWN_RANK, "the sender's deadline of " + begin.deadlineMillis() + " ms passed "
+                + TimeUnit.NANOSECONDS.toMillis(DEADLINE_GRACE_NANOS) + " ms ago without word from the sender", null), false),
                 deadlineNanos - System.nanoTime(), TimeUnit.NANOSECONDS);
         try {
             current.throwIfFailed(); // the sender aborted this update before it started here

@@ -190,7 +190,7 @@ public final class WeightSender implements AutoCloseable {
         long version = update.version;
         ensureGroup(update, deadlineNanos);
         List<Member> ranks = groupMembers;
-        long deadlineMillis = Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadlineNanos - System.nanoTime()));
+        long deadlineMillis = millisLeftRoundedUp(deadlineNanos);
         for (Member m : ranks) {
             send(update, m, new Begin(epoch, version, fingerprint, deadlineMillis));
         }
@@ -210,6 +210,15 @@ public final class WeightSender implements AutoCloseable {
                 g.collectiveCalls() - callsBefore, Pipelines.seconds(System.nanoTime() - start), acknowledged);
     }
 
+    /**
+     * The time left, as receivers are told it: rounded up, so that no receiver's deadline is earlier than ours
+     * (each adds {@link WeightReceiver#DEADLINE_GRACE_NANOS} on top, so the sender decides when an update is late).
+     */
+    private static long millisLeftRoundedUp(long deadlineNanos) {
+        long left = deadlineNanos - System.nanoTime();
+        return Math.max(1, (left + TimeUnit.MILLISECONDS.toNanos(1) - 1) / TimeUnit.MILLISECONDS.toNanos(1));
+    }
+
     /** Forms the group unless the current one is intact and has exactly the connected receivers. */
     private void ensureGroup(ActiveUpdate update, long deadlineNanos) {
         List<Member> current = awaitMembers(deadlineNanos);
@@ -224,7 +233,7 @@ public final class WeightSender implements AutoCloseable {
         int world = receivers + 1;
         try (Transport.Rendezvous rendezvous = transport.openRendezvous(bindAddress, world)) {
             update.forming(rendezvous);
-            long timeoutMillis = Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadlineNanos - System.nanoTime()));
+            long timeoutMillis = millisLeftRoundedUp(deadlineNanos);
             for (int i = 0; i < current.size(); i++) {
                 Member m = current.get(i);
                 m.rank = i + 1;

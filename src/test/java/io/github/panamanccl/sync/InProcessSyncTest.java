@@ -17,6 +17,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.UnaryOperator;
 
@@ -235,6 +236,45 @@ class InProcessSyncTest {
                 assertEquals(List.of(1), sender.publish(2, Duration.ofSeconds(20)).acknowledgedRanks());
                 assertEquals(2, accepted.get().orElseThrow().version());
                 assertNull(SyncFixtures.firstMismatch(plan, destinations, 2));
+            }
+        }
+    }
+
+    /**
+     * The sender decides when an update is late: a relay takes 600 ms off the deadline BEGIN announces (as rounding,
+     * a slow clock or a late read would, only more), and the receiver's application hangs on its first bucket. The
+     * sender still fails exactly at its own deadline with UpdateDeadlineException, not earlier and not with a broken
+     * pipe from a receiver that gave up first, and the receiver reports the sender's deadline too.
+     */
+    @Test
+    void the_sender_decides_the_deadline_even_when_a_receiver_counts_it_from_earlier() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        CountDownLatch release = new CountDownLatch(1);
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newSingleThreadExecutor()) {
+            try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
+                    .receivers(1).token(SyncFixtures.TOKEN).start();
+                 ControlProxy proxy = new ControlProxy(sender.port());
+                 WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", proxy.port())
+                         .token(SyncFixtures.TOKEN).commitMode(CommitMode.IN_PLACE)
+                         .deliverTo(bucket -> release.await()).join(Duration.ofSeconds(5))) {
+                proxy.rewriteFromSender(message -> message instanceof Wire.Begin b
+                        ? new Wire.Begin(b.epoch(), b.version(), b.fingerprint(), Math.max(1, b.deadlineMillis() - 600))
+                        : message);
+                Future<UpdateFailedException> atReceiver = pool.submit(
+                        () -> assertThrows(UpdateFailedException.class, () -> receiver.awaitUpdate(Duration.ofSeconds(20))));
+                Duration deadline = Duration.ofMillis(1500);
+                long start = System.nanoTime();
+                UpdateFailedException atSender = assertThrows(UpdateFailedException.class,
+                        () -> sender.publish(1, deadline));
+                long elapsed = System.nanoTime() - start;
+                assertInstanceOf(UpdateDeadlineException.class, atSender, atSender.toString());
+                assertEquals(UpdateFailedException.UNKNOWN_RANK, atSender.failedRank(), "the sender's own watchdog");
+                assertTrue(elapsed >= deadline.toNanos(), "the sender failed after " + elapsed / 1_000_000 + " ms");
+                UpdateFailedException received = atReceiver.get(10, TimeUnit.SECONDS); // the application still hangs
+                assertInstanceOf(UpdateDeadlineException.class, received, received.toString());
+                assertTrue(received.getMessage().contains("sender aborted"), received.getMessage());
+            } finally {
+                release.countDown();
             }
         }
     }
