@@ -45,7 +45,7 @@ record Failure(Reason reason, int rank, String message, Throwable cause) {
             case DEADLINE -> new UpdateDeadlineException(text, version, rank, state, cause);
             case CORRUPT_BUCKET -> new BucketCorruptedException(text, version, rank, state, cause);
             case PLAN_MISMATCH -> new PlanMismatchException(text, version, rank, state, cause);
-            case PEER_LOST, PEER_ERROR, GROUP_FAILED, STALE, CLOSED ->
+            case PEER_LOST, PEER_ERROR, GROUP_FAILED, STALE ->
                     new PeerFailedException(text, version, rank, state, cause);
             default -> new UpdateFailedException(text, version, rank, state, cause);
         };

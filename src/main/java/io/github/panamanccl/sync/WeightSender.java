@@ -148,6 +148,9 @@ public final class WeightSender implements AutoCloseable {
      * @throws PeerFailedException     a receiver died, disconnected or reported an error ({@code failedRank()})
      * @throws PlanMismatchException   a receiver holds another plan; nothing was transferred
      * @throws BucketCorruptedException a receiver got a bucket that failed validation
+     * @throws UpdateFailedException   (this type itself) {@link #close()} was called while the update ran, e.g. while
+     *                                 it waited for receivers to connect
+     * @throws IllegalStateException   the sender was closed before this call
      */
     public UpdateReport publish(long version, Duration deadline) {
         Arguments.positive("deadline", deadline);
@@ -221,7 +224,7 @@ public final class WeightSender implements AutoCloseable {
 
     /** Forms the group unless the current one is intact and has exactly the connected receivers. */
     private void ensureGroup(ActiveUpdate update, long deadlineNanos) {
-        List<Member> current = awaitMembers(deadlineNanos);
+        List<Member> current = awaitMembers(update, deadlineNanos);
         update.members = current;
         if (group != null && current.equals(groupMembers)) {
             update.group = group;
@@ -251,14 +254,22 @@ public final class WeightSender implements AutoCloseable {
         }
     }
 
-    /** Waits until every receiver place is taken; returns the members in join order. */
-    private List<Member> awaitMembers(long deadlineNanos) {
+    /**
+     * Waits until every receiver place is taken; returns the members in join order. Ends early when the update
+     * fails or the sender is closed ({@link #close()} wakes it).
+     */
+    private List<Member> awaitMembers(ActiveUpdate update, long deadlineNanos) {
         synchronized (members) {
             while (members.size() < receivers) {
+                if (closed) {
+                    update.fail(new Failure(Reason.CLOSED, 0, "the sender was closed while the update waited for "
+                            + "receivers (" + members.size() + " of " + receivers + " connected)", null));
+                }
+                update.throwIfFailed();
                 long remaining = deadlineNanos - System.nanoTime();
                 if (remaining <= 0) {
                     throw new UpdateDeadlineException("only " + members.size() + " of " + receivers
-                            + " receivers are connected", 0, UpdateFailedException.UNKNOWN_RANK, null, null);
+                            + " receivers are connected", update.version, UpdateFailedException.UNKNOWN_RANK, null, null);
                 }
                 try {
                     TimeUnit.NANOSECONDS.timedWait(members, remaining);
@@ -525,6 +536,7 @@ public final class WeightSender implements AutoCloseable {
                 return;
             }
             closed = true;
+            members.notifyAll(); // a publish waiting for receivers fails now instead of at its deadline
         }
         try {
             server.close();

@@ -16,6 +16,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -276,6 +277,34 @@ class InProcessSyncTest {
             } finally {
                 release.countDown();
             }
+        }
+    }
+
+    /** close() while a publish waits for receivers that never come: both end promptly, not at the deadline. */
+    @Test
+    void closing_the_sender_ends_a_publish_waiting_for_receivers_at_once() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        try (Arena arena = Arena.ofShared()) {
+            WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
+                    .receivers(1).token(SyncFixtures.TOKEN).start();
+            CompletableFuture<RuntimeException> thrown = new CompletableFuture<>();
+            Thread publishing = Thread.ofPlatform().start(() -> thrown.complete(
+                    assertThrows(RuntimeException.class, () -> sender.publish(1, Duration.ofSeconds(30)))));
+            long waitingSince = System.nanoTime();
+            while (publishing.getState() != Thread.State.TIMED_WAITING) { // inside the wait for receivers
+                assertTrue(System.nanoTime() - waitingSince < TimeUnit.SECONDS.toNanos(10), publishing.getState().name());
+                Thread.onSpinWait();
+            }
+            long start = System.nanoTime();
+            sender.close();
+            long closing = System.nanoTime() - start;
+            RuntimeException e = thrown.get(5, TimeUnit.SECONDS);
+            assertTrue(closing < TimeUnit.SECONDS.toNanos(5), "close() took " + closing / 1_000_000 + " ms");
+            UpdateFailedException failed = assertInstanceOf(UpdateFailedException.class, e, e.toString());
+            assertEquals(UpdateFailedException.class, failed.getClass(), "not a peer's failure: " + failed);
+            assertEquals(1, failed.version());
+            assertTrue(failed.getMessage().contains("closed while the update waited for receivers (0 of 1"),
+                    failed.getMessage());
         }
     }
 }
