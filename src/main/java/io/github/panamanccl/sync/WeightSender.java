@@ -169,11 +169,9 @@ public final class WeightSender implements AutoCloseable {
             ScheduledFuture<?> watchdog = scheduler.schedule(() -> update.fail(new Failure(Reason.DEADLINE,
                     UpdateFailedException.UNKNOWN_RANK, "deadline of " + deadline + " passed", null)),
                     deadline.toNanos(), TimeUnit.NANOSECONDS);
+            UpdateReport report;
             try {
-                UpdateReport report = runUpdate(update, start, deadlineNanos);
-                lastPublished = version;
-                listener.onUpdate(report);
-                return report;
+                report = runUpdate(update, start, deadlineNanos);
             } catch (RuntimeException e) {
                 Failure failure = update.failure.get() != null ? update.failure.get() : Failure.of(e, 0);
                 abortUpdate(update, failure);
@@ -183,9 +181,14 @@ public final class WeightSender implements AutoCloseable {
                 }
                 throw thrown;
             } finally {
+                // Before the listener runs: a watchdog or member failure must not abort the group once the update
+                // has succeeded (a watchdog already running may still do so; ensureGroup then re-forms the group).
                 watchdog.cancel(false);
                 active = null;
             }
+            lastPublished = version;
+            listener.onUpdate(report);
+            return report;
         }
     }
 
@@ -222,11 +225,11 @@ public final class WeightSender implements AutoCloseable {
         return Math.max(1, (left + TimeUnit.MILLISECONDS.toNanos(1) - 1) / TimeUnit.MILLISECONDS.toNanos(1));
     }
 
-    /** Forms the group unless the current one is intact and has exactly the connected receivers. */
+    /** Forms the group unless the current one is intact (not aborted) and has exactly the connected receivers. */
     private void ensureGroup(ActiveUpdate update, long deadlineNanos) {
         List<Member> current = awaitMembers(update, deadlineNanos);
         update.members = current;
-        if (group != null && current.equals(groupMembers)) {
+        if (group != null && !GroupBase.wasAborted(group) && current.equals(groupMembers)) {
             update.group = group;
             return;
         }

@@ -20,6 +20,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -305,6 +307,45 @@ class InProcessSyncTest {
             assertEquals(1, failed.version());
             assertTrue(failed.getMessage().contains("closed while the update waited for receivers (0 of 1"),
                     failed.getMessage());
+        }
+    }
+
+    /**
+     * The sender's listener takes longer than the deadline to handle a successful update. The update's deadline
+     * watchdog must not fire meanwhile and abort the group, which the next publish would reuse and fail on.
+     */
+    @Test
+    void a_listener_slower_than_the_deadline_does_not_spoil_the_group_for_the_next_update() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        Duration deadline = Duration.ofSeconds(1);
+        AtomicLong firstStart = new AtomicLong();
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newSingleThreadExecutor()) {
+            Map<String, MemorySegment> sources = SyncFixtures.allocate(plan, arena);
+            Map<String, MemorySegment> destinations = SyncFixtures.allocate(plan, arena);
+            try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(sources).receivers(1)
+                    .token(SyncFixtures.TOKEN).listener(new SyncListener() {
+                        @Override
+                        public void onUpdate(UpdateReport report) {
+                            if (report.version() == 1) { // outlive update 1's deadline (and its watchdog)
+                                long until = firstStart.get() + deadline.toNanos() + TimeUnit.MILLISECONDS.toNanos(300);
+                                for (long left; (left = until - System.nanoTime()) > 0; ) {
+                                    LockSupport.parkNanos(left);
+                                }
+                            }
+                        }
+                    }).start();
+                 WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", sender.port())
+                         .token(SyncFixtures.TOKEN).scatterInto(destinations).join(Duration.ofSeconds(5))) {
+                for (long version = 1; version <= 2; version++) {
+                    SyncFixtures.fill(plan, sources, version);
+                    Future<Optional<UpdateReport>> received = pool.submit(() -> receiver.awaitUpdate(Duration.ofSeconds(20)));
+                    firstStart.compareAndSet(0, System.nanoTime());
+                    assertEquals(version, sender.publish(version, version == 1 ? deadline : Duration.ofSeconds(20)).version());
+                    assertEquals(version, received.get().orElseThrow().version());
+                    assertNull(SyncFixtures.firstMismatch(plan, destinations, version));
+                }
+                assertTrue(System.nanoTime() - firstStart.get() > deadline.toNanos(), "update 1's deadline has passed");
+            }
         }
     }
 }
