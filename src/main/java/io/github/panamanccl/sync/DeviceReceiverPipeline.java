@@ -107,13 +107,14 @@ final class DeviceReceiverPipeline implements ReceiverPipeline {
     }
 
     @Override
-    public void applyStaged(long version, long deadlineNanos) {
+    public void applyStaged(long version, long deadlineNanos, Runnable throwIfFailed) {
         if (mode != CommitMode.STAGED) {
             return;
         }
         Cuda.setDevice(device);
-        touched = true;
         for (int k = 0; k < plan.bucketCount(); k++) {
+            Pipelines.checkApplyStaged(k, plan.bucketCount(), deadlineNanos, throwIfFailed);
+            touched = true;
             packer.scatter(k, slots[k], destinationAddresses, copyStream);
             copiesQueued = true;
         }

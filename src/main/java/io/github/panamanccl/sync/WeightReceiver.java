@@ -271,7 +271,8 @@ public final class WeightReceiver implements AutoCloseable {
             long callsBefore = group.collectiveCalls();
             pipeline.receive(version, group, rank, start, deadlineNanos, listener::onBucket);
             current.throwIfFailed();
-            pipeline.applyStaged(version, deadlineNanos);
+            pipeline.applyStaged(version, deadlineNanos, current::throwIfFailed);
+            current.throwIfFailed(); // never commit an update the sender aborted meanwhile
             state = new ReceiverState.Committed(version);
             connection.send(new Done(version));
             UpdateReport report = new UpdateReport(version, rank, transport.name(), plan.totalBucketBytes(),

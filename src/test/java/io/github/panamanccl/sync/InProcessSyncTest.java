@@ -348,4 +348,43 @@ class InProcessSyncTest {
             }
         }
     }
+
+    /**
+     * A staged receiver whose application is still applying the first staged bucket when the sender gives up on the
+     * update: it must not go on to commit (and acknowledge) what the sender aborted. It stops before the next bucket,
+     * reports the sender's deadline, and its state is TORN, since the first bucket was applied.
+     */
+    @Test
+    void a_staged_receiver_stops_applying_an_update_the_sender_aborted_and_reports_it_torn() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        Duration deadline = Duration.ofMillis(500);
+        AtomicLong start = new AtomicLong();
+        List<Integer> applied = new CopyOnWriteArrayList<>();
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newSingleThreadExecutor()) {
+            try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
+                    .receivers(1).token(SyncFixtures.TOKEN).start();
+                 WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", sender.port())
+                         .token(SyncFixtures.TOKEN).commitMode(CommitMode.STAGED).deliverTo(bucket -> {
+                             applied.add(bucket.index());
+                             if (bucket.index() == 0) { // slow: past the sender's deadline and the receiver's grace
+                                 long until = start.get() + deadline.toNanos() + WeightReceiver.DEADLINE_GRACE_NANOS
+                                         + TimeUnit.MILLISECONDS.toNanos(200);
+                                 for (long left; (left = until - System.nanoTime()) > 0; ) {
+                                     LockSupport.parkNanos(left);
+                                 }
+                             }
+                         }).join(Duration.ofSeconds(5))) {
+                Future<UpdateFailedException> atReceiver = pool.submit(
+                        () -> assertThrows(UpdateFailedException.class, () -> receiver.awaitUpdate(Duration.ofSeconds(20))));
+                start.set(System.nanoTime());
+                assertThrows(UpdateDeadlineException.class, () -> sender.publish(1, deadline));
+                UpdateFailedException e = atReceiver.get(10, TimeUnit.SECONDS);
+                assertInstanceOf(UpdateDeadlineException.class, e, e.toString());
+                assertEquals(List.of(0), applied, "nothing applied after the sender's deadline");
+                ReceiverState.Torn torn = assertInstanceOf(ReceiverState.Torn.class, receiver.state());
+                assertEquals(1, torn.failedVersion());
+                assertEquals(Optional.of(torn), e.receiverState());
+            }
+        }
+    }
 }
