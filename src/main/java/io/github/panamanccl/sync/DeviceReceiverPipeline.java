@@ -11,6 +11,7 @@ import io.github.panamanccl.sync.TransportException.Kind;
 
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 
 /**
@@ -30,6 +31,7 @@ final class DeviceReceiverPipeline implements ReceiverPipeline {
     private final CudaEvent[] received;
     private final CudaEvent[] scattered;
     private final CudaStream copyStream;
+    private final AtomicBoolean closed = new AtomicBoolean();
     private boolean touched;
     /** Scatters were enqueued on the copy stream since it was last seen idle. */
     private boolean copiesQueued;
@@ -154,12 +156,17 @@ final class DeviceReceiverPipeline implements ReceiverPipeline {
         return bytes;
     }
 
+    /** Waits for queued copies, then frees everything even when that wait fails; idempotent. */
     @Override
     public void close() {
-        if (copyStream != null) {
-            copyStream.synchronize(); // a scatter may still read a bucket buffer
+        if (!closed.compareAndSet(false, true)) {
+            return;
         }
-        closeAll();
+        try {
+            copyStream.synchronize(); // a scatter may still read a bucket buffer
+        } finally {
+            closeAll();
+        }
     }
 
     private void closeAll() {

@@ -35,6 +35,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -89,7 +90,7 @@ public final class WeightReceiver implements AutoCloseable {
     private final Map<Long, Running> announced = new ConcurrentHashMap<>();
     /** The group formation the latest GROUP message asked for, from its arrival until formGroup has finished it. */
     private final AtomicReference<Formation> formation = new AtomicReference<>();
-    private volatile boolean closed;
+    private final AtomicBoolean closed = new AtomicBoolean();
 
     // Group state, guarded by updateLock.
     private Transport.Group group;
@@ -161,7 +162,7 @@ public final class WeightReceiver implements AutoCloseable {
     public Optional<UpdateReport> awaitUpdate(Duration maxWait) {
         long waitUntil = System.nanoTime() + maxWait.toNanos();
         synchronized (updateLock) {
-            if (closed) {
+            if (closed.get()) {
                 throw new IllegalStateException("receiver is closed");
             }
             while (true) {
@@ -501,15 +502,20 @@ public final class WeightReceiver implements AutoCloseable {
     /** Leaves the group, disconnects and frees the buffers. Idempotent. */
     @Override
     public void close() {
-        if (closed) {
+        if (!closed.compareAndSet(false, true)) {
             return;
         }
-        closed = true;
         connection.close(); // wakes an awaitUpdate in progress (its update fails as PEER_LOST)
         synchronized (updateLock) {
-            closeGroup();
-            pipeline.close();
-            scheduler.shutdownNow();
+            try {
+                closeGroup();
+            } finally {
+                try {
+                    pipeline.close();
+                } finally {
+                    scheduler.shutdownNow();
+                }
+            }
         }
     }
 

@@ -551,16 +551,27 @@ public final class WeightSender implements AutoCloseable {
             update.fail(new Failure(Reason.CLOSED, 0, "sender closed", null));
         }
         synchronized (publishLock) {
-            closeGroup();
-            List<Member> all;
-            synchronized (members) {
-                all = List.copyOf(members);
-                members.clear();
+            try {
+                closeGroup();
+            } finally {
+                releaseMembersAndBuffers();
             }
-            for (Member m : all) {
-                m.connection.close();
-            }
+        }
+    }
+
+    /** The rest of {@link #close()}, done even when closing the group failed. */
+    private void releaseMembersAndBuffers() {
+        List<Member> all;
+        synchronized (members) {
+            all = List.copyOf(members);
+            members.clear();
+        }
+        for (Member m : all) {
+            m.connection.close();
+        }
+        try {
             pipeline.close();
+        } finally {
             scheduler.shutdownNow();
         }
     }

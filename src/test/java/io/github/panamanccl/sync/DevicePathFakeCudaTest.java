@@ -1,6 +1,7 @@
 package io.github.panamanccl.sync;
 
 import io.github.panamanccl.CudaEvent;
+import io.github.panamanccl.CudaException;
 import io.github.panamanccl.DeviceBuffer;
 import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.NcclAbortedException;
@@ -28,6 +29,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -338,6 +340,33 @@ class DevicePathFakeCudaTest {
             Thread.currentThread().interrupt();
             throw new AssertionError(e);
         }
+    }
+
+    /**
+     * Closing a device pipeline whose copy stream fails to synchronize still frees every buffer, event and stream,
+     * reports that failure, and a second close does nothing.
+     */
+    @ParameterizedTest
+    @EnumSource(CommitMode.class)
+    void device_pipelines_free_everything_even_when_the_copy_stream_fails_to_synchronize(CommitMode mode) {
+        BucketPlan plan = SyncFixtures.plan(1);
+        long[] tensors = Tensors.resolveDevice(plan,
+                DeviceRoundTrip.deviceTensors(plan, SyncFixtures.allocate(plan, arena), toClose), "tensor");
+        long before = FakeNative.cudartLiveAllocations();
+        List<AutoCloseable> pipelines = List.of(new DeviceSenderPipeline(plan, 0, tensors),
+                new DeviceReceiverPipeline(plan, 0, mode, tensors));
+        assertTrue(FakeNative.cudartLiveAllocations() > before);
+        long streamsDestroyed = FakeNative.cudartCallCount("cudaStreamDestroy");
+        for (AutoCloseable pipeline : pipelines) {
+            FakeNative.cudartFailNext("cudaStreamSynchronize", 700); // cudaErrorIllegalAddress
+            CudaException e = assertThrows(CudaException.class, pipeline::close);
+            assertEquals("cudaStreamSynchronize", e.call());
+            long synchronizations = FakeNative.cudartCallCount("cudaStreamSynchronize");
+            assertDoesNotThrow(pipeline::close, "idempotent");
+            assertEquals(synchronizations, FakeNative.cudartCallCount("cudaStreamSynchronize"), "closed once");
+        }
+        assertEquals(before, FakeNative.cudartLiveAllocations(), "every device buffer was freed");
+        assertEquals(streamsDestroyed + 2, FakeNative.cudartCallCount("cudaStreamDestroy"), "both copy streams");
     }
 
     @ParameterizedTest
