@@ -16,7 +16,12 @@ public final class TransportException extends SyncException {
          * {@link Transport.Group#abort()} or {@link Transport.PendingGroup#abort()} was called (by a deadline watchdog
          * or a failure elsewhere).
          */
-        ABORTED
+        ABORTED,
+        /**
+         * This rank's own runtime failed (e.g. a CUDA error on its stream); no peer is to blame. The transport group
+         * was aborted.
+         */
+        LOCAL
     }
 
     private final Kind kind;

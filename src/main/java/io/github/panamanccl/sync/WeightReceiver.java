@@ -221,7 +221,7 @@ public final class WeightReceiver implements AutoCloseable {
     private SyncException formationFailed(Group g, Exception e, Abort notice) {
         if (notice != null) {
             return new Failure(notice.reason(), notice.failedRank(), "sender aborted while the transport group "
-                    + "formed: " + notice.message(), e).toException("receiver rank " + g.rank(), notice.version(), state);
+                    + "formed: " + notice.message(), e).toException("receiver rank " + g.rank(), g.rank(), notice.version(), state);
         }
         String what = "this receiver (rank " + g.rank() + ") could not join the transport group of epoch " + g.epoch()
                 + ": " + e;
@@ -310,7 +310,7 @@ public final class WeightReceiver implements AutoCloseable {
             connection.sendQuietly(new Failed(current.version, failure.reason(), failure.message()));
         }
         closeGroup();
-        UpdateFailedException thrown = failure.toException("receiver rank " + rank, current.version, state);
+        UpdateFailedException thrown = failure.toException("receiver rank " + rank, rank, current.version, state);
         if (thrown.getCause() != e) {
             thrown.addSuppressed(e);
         }

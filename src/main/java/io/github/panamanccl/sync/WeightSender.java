@@ -175,7 +175,7 @@ public final class WeightSender implements AutoCloseable {
             } catch (RuntimeException e) {
                 Failure failure = update.failure.get() != null ? update.failure.get() : Failure.of(e, 0);
                 abortUpdate(update, failure);
-                UpdateFailedException thrown = failure.toException("sender", version, null);
+                UpdateFailedException thrown = failure.toException("sender", 0, version, null);
                 if (thrown.getCause() != e) {
                     thrown.addSuppressed(e);
                 }
@@ -526,7 +526,7 @@ public final class WeightSender implements AutoCloseable {
         void throwIfFailed() {
             Failure f = failure.get();
             if (f != null) {
-                throw f.toException("sender", version, null);
+                throw f.toException("sender", 0, version, null);
             }
         }
     }
@@ -548,7 +548,7 @@ public final class WeightSender implements AutoCloseable {
         }
         ActiveUpdate update = active;
         if (update != null) {
-            update.fail(new Failure(Reason.CLOSED, 0, "sender closed", null));
+            update.fail(new Failure(Reason.CLOSED, 0, "the sender was closed during the update", null));
         }
         synchronized (publishLock) {
             try {

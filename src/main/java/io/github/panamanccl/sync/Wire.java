@@ -28,7 +28,7 @@ final class Wire {
     /** Why something failed or was refused; travels in {@link Reject}, {@link Failed} and {@link Abort}. */
     enum Reason {
         WRONG_TOKEN, PLAN_MISMATCH, GROUP_FULL, PROTOCOL, CLOSED, DEADLINE, PEER_LOST, PEER_ERROR,
-        CORRUPT_BUCKET, APPLICATION_ERROR, GROUP_FAILED, STALE
+        CORRUPT_BUCKET, APPLICATION_ERROR, GROUP_FAILED, STALE, LOCAL_ERROR
     }
 
     sealed interface Message permits Hello, Welcome, Reject, Group, GroupReady, GroupFailed, Begin, Ready, Done,

@@ -118,6 +118,33 @@ class DevicePathFakeCudaTest {
         assertEquals(0, FakeNative.cudartCallCount("cudaEventRecord"), "no event was recorded");
     }
 
+    /**
+     * A CUDA error of this rank's own stream while waiting is a local failure, not a peer's: the group reports
+     * {@code LOCAL}, the update fails with LocalFailureException on this rank (a peer failure on the others), and the
+     * communicator, which NcclCommunicator.await leaves open on a CUDA error, is aborted.
+     */
+    @Test
+    void a_cuda_error_of_the_own_stream_is_a_local_failure_and_aborts_the_communicator() {
+        Transport.DeviceGroup group = singleRankGroup();
+        DeviceBuffer bucket = DeviceBuffer.allocate(64);
+        toClose.add(bucket);
+        group.broadcast(bucket, new Transport.BucketTag(3, 0, 1), null, null);
+        FakeNative.cudartFailNext("cudaStreamQuery", 700); // cudaErrorIllegalAddress
+        TransportException e = assertThrows(TransportException.class, () -> group.await(deadline(5000)));
+        assertEquals(TransportException.Kind.LOCAL, e.kind(), e.getMessage());
+        assertEquals("cudaStreamQuery", assertInstanceOf(CudaException.class, e.getCause()).call());
+        assertTrue(e.getMessage().contains("no peer at fault"), e.getMessage());
+        assertEquals(0, FakeNative.ncclLiveComms(), "the communicator was aborted");
+
+        Failure failure = Failure.of(e, 2);
+        LocalFailureException here = assertInstanceOf(LocalFailureException.class,
+                failure.toException("receiver rank 2", 2, 3, null));
+        assertEquals(2, here.failedRank());
+        PeerFailedException elsewhere = assertInstanceOf(PeerFailedException.class,
+                failure.toException("sender", 0, 3, null));
+        assertEquals(2, elsewhere.failedRank());
+    }
+
     @Test
     void abort_from_another_thread_frees_the_communicator_at_once_and_fails_the_owner_s_next_step() throws Exception {
         Transport.DeviceGroup group = singleRankGroup();
