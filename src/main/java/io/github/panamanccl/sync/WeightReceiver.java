@@ -114,21 +114,25 @@ public final class WeightReceiver implements AutoCloseable {
     }
 
     private static ReceiverPipeline pipelineFor(BucketPlan plan, Builder b) {
-        if (b.transport instanceof NcclTransport nccl) {
-            if (b.deviceDestinations == null) {
-                throw new IllegalStateException("the nccl transport needs scatterIntoDevice(...) (delivered mode is "
-                        + "host-only)");
+        return switch (b.transport) {
+            case NcclTransport nccl -> {
+                if (b.deviceDestinations == null) {
+                    throw new IllegalStateException("the nccl transport needs scatterIntoDevice(...) (delivered mode "
+                            + "is host-only)");
+                }
+                yield new DeviceReceiverPipeline(plan, nccl.device(), b.mode,
+                        Tensors.resolveDevice(plan, b.deviceDestinations, "destination"));
             }
-            return new DeviceReceiverPipeline(plan, nccl.device(), b.mode,
-                    Tensors.resolveDevice(plan, b.deviceDestinations, "destination"));
-        }
-        if (b.deviceDestinations != null) {
-            throw new IllegalStateException("device destinations need the nccl transport");
-        }
-        HostReceiverPipeline.Applier applier = b.consumer != null
-                ? HostReceiverPipeline.deliverTo(plan, b.consumer)
-                : HostReceiverPipeline.scatterInto(plan, Tensors.resolve(plan, b.destinations, "destination"));
-        return new HostReceiverPipeline(plan, b.mode, applier);
+            case HostTcpTransport _ -> {
+                if (b.deviceDestinations != null) {
+                    throw new IllegalStateException("device destinations need the nccl transport");
+                }
+                HostReceiverPipeline.Applier applier = b.consumer != null
+                        ? HostReceiverPipeline.deliverTo(plan, b.consumer)
+                        : HostReceiverPipeline.scatterInto(plan, Tensors.resolve(plan, b.destinations, "destination"));
+                yield new HostReceiverPipeline(plan, b.mode, applier);
+            }
+        };
     }
 
     /** The plan learned from the sender. */

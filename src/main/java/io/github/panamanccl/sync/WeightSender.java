@@ -685,19 +685,21 @@ public final class WeightSender implements AutoCloseable {
                 throw new IllegalStateException("exactly one of plan(...) or inventory(...) is required");
             }
             BucketPlan resolved = plan != null ? plan : BucketPlanner.plan(inventory, bucketCapBytes);
-            SenderPipeline pipeline;
-            if (transport instanceof NcclTransport nccl) {
-                if (deviceSources == null) {
-                    throw new IllegalStateException("the nccl transport needs deviceSources(...)");
+            SenderPipeline pipeline = switch (transport) {
+                case NcclTransport nccl -> {
+                    if (deviceSources == null) {
+                        throw new IllegalStateException("the nccl transport needs deviceSources(...)");
+                    }
+                    yield new DeviceSenderPipeline(resolved, nccl.device(),
+                            Tensors.resolveDevice(resolved, deviceSources, "source"));
                 }
-                pipeline = new DeviceSenderPipeline(resolved, nccl.device(),
-                        Tensors.resolveDevice(resolved, deviceSources, "source"));
-            } else {
-                if (hostSources == null) {
-                    throw new IllegalStateException("the " + transport.name() + " transport needs hostSources(...)");
+                case HostTcpTransport host -> {
+                    if (hostSources == null) {
+                        throw new IllegalStateException("the " + host.name() + " transport needs hostSources(...)");
+                    }
+                    yield new HostSenderPipeline(resolved, Tensors.resolve(resolved, hostSources, "source"));
                 }
-                pipeline = new HostSenderPipeline(resolved, Tensors.resolve(resolved, hostSources, "source"));
-            }
+            };
             try {
                 return new WeightSender(this, resolved, pipeline);
             } catch (IOException e) {
