@@ -34,6 +34,7 @@ import java.util.Objects;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -60,6 +61,8 @@ import java.util.concurrent.atomic.AtomicReference;
 public final class WeightSender implements AutoCloseable {
     private static final int HANDSHAKE_FRAME_BYTES = 8 << 10;
     private static final long POLL_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+    /** Control connections whose handshake may run at once; more are closed on arrival. */
+    static final int MAX_HANDSHAKES = 32;
 
     private final BucketPlan plan;
     private final byte[] planBytes;
@@ -76,6 +79,9 @@ public final class WeightSender implements AutoCloseable {
     private final SenderPipeline pipeline;
     private final AtomicLong nextMemberId = new AtomicLong(1);
     private final List<Member> members = new ArrayList<>(); // guarded by itself
+    /** Places promised to receivers whose WELCOME is being sent; guarded by {@link #members}. */
+    private int reservedPlaces;
+    private final Semaphore handshakes = new Semaphore(MAX_HANDSHAKES);
     private final Object publishLock = new Object();
     private volatile boolean closed;
 
@@ -357,6 +363,10 @@ public final class WeightSender implements AutoCloseable {
         }
     }
 
+    /**
+     * Accepts control connections; each handshake runs on its own thread, at most {@link #MAX_HANDSHAKES} at once.
+     * A connection beyond that is closed at once, so unauthenticated peers cannot pile up threads and selectors.
+     */
     private void acceptLoop() {
         while (!closed) {
             SocketChannel accepted;
@@ -365,7 +375,30 @@ public final class WeightSender implements AutoCloseable {
             } catch (IOException e) {
                 return; // closed
             }
-            Thread.ofPlatform().daemon().name("sync-sender-handshake").start(() -> handshake(accepted));
+            if (!handshakes.tryAcquire()) {
+                closeQuietly(accepted);
+                continue;
+            }
+            try {
+                Thread.ofPlatform().daemon().name("sync-sender-handshake").start(() -> {
+                    try {
+                        handshake(accepted);
+                    } finally {
+                        handshakes.release();
+                    }
+                });
+            } catch (RuntimeException | Error e) {
+                handshakes.release();
+                closeQuietly(accepted);
+            }
+        }
+    }
+
+    private static void closeQuietly(SocketChannel channel) {
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // refused before anything was read
         }
     }
 
@@ -398,26 +431,56 @@ public final class WeightSender implements AutoCloseable {
                 return;
             }
             Member member = new Member(nextMemberId.getAndIncrement(), connection, hello.name());
-            synchronized (members) {
-                if (closed) {
-                    reject(connection, Reason.CLOSED, JoinRejectedException.Reason.CLOSED, "sender is closing");
-                    return;
-                }
-                if (members.size() >= receivers) {
-                    reject(connection, Reason.GROUP_FULL, JoinRejectedException.Reason.GROUP_FULL,
-                            "all " + receivers + " receiver places are taken");
-                    return;
-                }
+            Reason refusal = reservePlace();
+            if (refusal == Reason.CLOSED) {
+                reject(connection, Reason.CLOSED, JoinRejectedException.Reason.CLOSED, "sender is closing");
+                return;
+            }
+            if (refusal == Reason.GROUP_FULL) {
+                reject(connection, Reason.GROUP_FULL, JoinRejectedException.Reason.GROUP_FULL,
+                        "all " + receivers + " receiver places are taken");
+                return;
+            }
+            boolean added = false;
+            try {
+                // Outside the lock: the plan may take up to the I/O timeout to reach a slow peer.
                 connection.maxFrameBytes(maxFrameBytes);
                 connection.send(new Welcome(member.id, transport.name(), fingerprint, planBytes));
-                members.add(member);
-                members.notifyAll();
+                synchronized (members) {
+                    if (!closed) {
+                        members.add(member);
+                        added = true;
+                    }
+                }
+            } finally {
+                synchronized (members) {
+                    reservedPlaces--;
+                    members.notifyAll();
+                }
+            }
+            if (!added) {
+                connection.close(); // the sender closed meanwhile
+                return;
             }
             connection.start("sync-sender-member-" + member.id, new MemberHandler(member), scheduler);
         } catch (ProtocolException e) {
             reject(connection, Reason.PROTOCOL, JoinRejectedException.Reason.PROTOCOL, e.getMessage());
         } catch (IOException | RuntimeException e) {
             connection.close();
+        }
+    }
+
+    /** Reserves a receiver place for a WELCOME about to be sent; null, or why there is none. */
+    private Reason reservePlace() {
+        synchronized (members) {
+            if (closed) {
+                return Reason.CLOSED;
+            }
+            if (members.size() + reservedPlaces >= receivers) {
+                return Reason.GROUP_FULL;
+            }
+            reservedPlaces++;
+            return null;
         }
     }
 

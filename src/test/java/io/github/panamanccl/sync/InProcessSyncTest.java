@@ -386,4 +386,36 @@ class InProcessSyncTest {
             }
         }
     }
+
+    /**
+     * Unauthenticated peers that connect to the control port and say nothing: while fewer than the handshake bound,
+     * a legitimate receiver still joins at once; beyond it, a further connection is closed on arrival instead of
+     * getting a thread of its own.
+     */
+    @Test
+    void idle_control_connections_do_not_keep_a_receiver_out_and_are_bounded() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        List<java.net.Socket> idle = new ArrayList<>();
+        try (Arena arena = Arena.ofShared();
+             WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
+                     .receivers(1).token(SyncFixtures.TOKEN).ioTimeout(Duration.ofSeconds(20)).start()) {
+            for (int i = 0; i < WeightSender.MAX_HANDSHAKES - 1; i++) {
+                idle.add(new java.net.Socket("127.0.0.1", sender.port()));
+            }
+            try (WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", sender.port())
+                    .token(SyncFixtures.TOKEN).deliverTo(bucket -> { }).join(Duration.ofSeconds(5))) {
+                assertEquals(plan.fingerprint(), receiver.plan().fingerprint());
+                assertEquals(1, sender.connectedReceivers());
+            }
+            idle.add(new java.net.Socket("127.0.0.1", sender.port())); // takes the last handshake slot
+            try (java.net.Socket refused = new java.net.Socket("127.0.0.1", sender.port())) {
+                refused.setSoTimeout(10_000);
+                assertEquals(-1, refused.getInputStream().read(), "closed on arrival, not read from");
+            }
+        } finally {
+            for (java.net.Socket socket : idle) {
+                socket.close();
+            }
+        }
+    }
 }
