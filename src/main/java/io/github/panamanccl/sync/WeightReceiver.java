@@ -80,7 +80,11 @@ public final class WeightReceiver implements AutoCloseable {
     private final CommitMode mode;
     private final SyncListener listener;
     private final ReceiverPipeline pipeline;
+    /** Heartbeats; one to a sender that does not read may block its thread up to the I/O timeout. */
     private final ScheduledExecutorService scheduler;
+    /** Deadline watchdogs, on a thread of their own so that a blocked heartbeat cannot delay one. */
+    private final ScheduledExecutorService deadlines = Executors.newSingleThreadScheduledExecutor(
+            task -> Thread.ofPlatform().daemon().name("sync-receiver-deadline").unstarted(task));
     private final Object updateLock = new Object();
     private volatile ReceiverState state = new ReceiverState.Empty();
     /**
@@ -266,7 +270,7 @@ public final class WeightReceiver implements AutoCloseable {
             throw new PeerFailedException("receiver: " + text, version, 0, state, null);
         }
         current.attach(group);
-        ScheduledFuture<?> watchdog = scheduler.schedule(() -> current.fail(new Failure(Reason.DEADLINE,
+        ScheduledFuture<?> watchdog = deadlines.schedule(() -> current.fail(new Failure(Reason.DEADLINE,
                 UpdateFailedException.UNKNOWN_RANK, "the sender's deadline of " + begin.deadlineMillis() + " ms passed "
                 + TimeUnit.NANOSECONDS.toMillis(DEADLINE_GRACE_NANOS) + " ms ago without word from the sender", null), false),
                 deadlineNanos - System.nanoTime(), TimeUnit.NANOSECONDS);
@@ -518,6 +522,7 @@ public final class WeightReceiver implements AutoCloseable {
                     pipeline.close();
                 } finally {
                     scheduler.shutdownNow();
+                    deadlines.shutdownNow();
                 }
             }
         }

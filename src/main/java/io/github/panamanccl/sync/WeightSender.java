@@ -75,7 +75,11 @@ public final class WeightSender implements AutoCloseable {
     private final Duration ioTimeout;
     private final int maxFrameBytes;
     private final ServerSocketChannel server;
+    /** Heartbeats; a heartbeat to a peer that does not read may block one of its threads up to the I/O timeout. */
     private final ScheduledExecutorService scheduler;
+    /** Deadline watchdogs, on a thread of their own so that no blocked heartbeat can delay one. */
+    private final ScheduledExecutorService deadlines = Executors.newSingleThreadScheduledExecutor(
+            task -> Thread.ofPlatform().daemon().name("sync-sender-deadline").unstarted(task));
     private final SenderPipeline pipeline;
     private final AtomicLong nextMemberId = new AtomicLong(1);
     private final List<Member> members = new ArrayList<>(); // guarded by itself
@@ -113,6 +117,7 @@ public final class WeightSender implements AutoCloseable {
             listening.close();
             pipeline.close();
             scheduler.shutdownNow();
+            deadlines.shutdownNow();
             throw e;
         }
         this.server = listening;
@@ -172,7 +177,7 @@ public final class WeightSender implements AutoCloseable {
             long deadlineNanos = start + deadline.toNanos();
             ActiveUpdate update = new ActiveUpdate(version);
             active = update;
-            ScheduledFuture<?> watchdog = scheduler.schedule(() -> update.fail(new Failure(Reason.DEADLINE,
+            ScheduledFuture<?> watchdog = deadlines.schedule(() -> update.fail(new Failure(Reason.DEADLINE,
                     UpdateFailedException.UNKNOWN_RANK, "deadline of " + deadline + " passed", null)),
                     deadline.toNanos(), TimeUnit.NANOSECONDS);
             UpdateReport report;
@@ -636,6 +641,7 @@ public final class WeightSender implements AutoCloseable {
             pipeline.close();
         } finally {
             scheduler.shutdownNow();
+            deadlines.shutdownNow();
         }
     }
 
