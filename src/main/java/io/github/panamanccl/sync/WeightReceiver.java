@@ -3,6 +3,7 @@ package io.github.panamanccl.sync;
 import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.PlanCodec;
+import io.github.panamanccl.bucket.PlanFormatException;
 import io.github.panamanccl.sync.Wire.Abort;
 import io.github.panamanccl.sync.Wire.Begin;
 import io.github.panamanccl.sync.Wire.Done;
@@ -635,10 +636,16 @@ public final class WeightReceiver implements AutoCloseable {
          * Connects, authenticates, receives and validates the plan, checks the destinations against it and
          * allocates the buffers. The transport group is formed later, inside {@link #awaitUpdate}.
          *
-         * @throws JoinRejectedException the sender refused (wrong token, plan mismatch, group full)
-         * @throws ProtocolException     the sender's answer was malformed or too large
+         * @param timeout bounds the whole join: connecting, HELLO and WELCOME (each read and write also within the
+         *                I/O timeout)
+         * @throws IllegalArgumentException the timeout is not positive
+         * @throws JoinRejectedException    the sender refused (wrong token, plan mismatch, group full)
+         * @throws ProtocolException        the sender's answer was malformed or too large, e.g. a plan that does not
+         *                                  decode (its {@link PlanFormatException} is the cause)
+         * @throws ConnectionLostException  the sender could not be reached, or did not answer within the timeout
          */
         public WeightReceiver join(Duration timeout) {
+            Arguments.positive("timeout", timeout);
             if (port < 0) {
                 throw new IllegalStateException("sender(host, port) is required");
             }
@@ -666,8 +673,8 @@ public final class WeightReceiver implements AutoCloseable {
                     task -> Thread.ofPlatform().daemon().name("sync-receiver-timer").unstarted(task));
             try {
                 byte[] expected = expectedFingerprint == null ? new byte[0] : HexFormat.of().parseHex(expectedFingerprint);
-                connection.send(new Hello(Wire.PROTOCOL_VERSION, token, expected, name));
-                Message answer = connection.receive();
+                connection.send(new Hello(Wire.PROTOCOL_VERSION, token, expected, name), deadline);
+                Message answer = connection.receive(deadline);
                 Welcome welcome = switch (answer) {
                     case Welcome w -> w;
                     case Reject r -> throw new JoinRejectedException(publicReason(r.reason()), r.message());
@@ -677,7 +684,7 @@ public final class WeightReceiver implements AutoCloseable {
                     throw new ProtocolException("sender uses transport '" + welcome.transport() + "', this receiver '"
                             + transport.name() + "'");
                 }
-                BucketPlan plan = PlanCodec.decode(welcome.plan());
+                BucketPlan plan = decodePlan(welcome.plan());
                 byte[] fingerprint = HexFormat.of().parseHex(plan.fingerprint());
                 if (!Arrays.equals(fingerprint, welcome.fingerprint())) {
                     throw new ProtocolException("welcome.fingerprint does not match the plan it carries");
@@ -697,6 +704,16 @@ public final class WeightReceiver implements AutoCloseable {
                 connection.close();
                 scheduler.shutdownNow();
                 throw e;
+            }
+        }
+
+        /** The plan WELCOME carries; a malformed one is the sender's protocol error, naming the bad field. */
+        private static BucketPlan decodePlan(byte[] encoded) {
+            try {
+                return PlanCodec.decode(encoded);
+            } catch (PlanFormatException e) {
+                throw new ProtocolException("welcome.plan is not a valid bucket plan: field " + e.field() + " = "
+                        + e.value() + ": " + e.reason(), e);
             }
         }
 

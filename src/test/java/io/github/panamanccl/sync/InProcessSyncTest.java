@@ -418,4 +418,37 @@ class InProcessSyncTest {
             }
         }
     }
+
+    /**
+     * join(timeout) bounds the whole join, not only the connect: a sender that accepts and never answers fails it
+     * by the timeout (the I/O timeout is far longer); a WELCOME whose plan does not decode is the sender's protocol
+     * error, naming the field; a timeout that is not positive is refused.
+     */
+    @Test
+    void join_is_bounded_by_its_timeout_and_a_bad_plan_is_a_protocol_error() throws Exception {
+        WeightReceiver.Builder builder = WeightReceiver.builder().token(SyncFixtures.TOKEN).deliverTo(bucket -> { })
+                .ioTimeout(Duration.ofSeconds(30));
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 4, java.net.InetAddress.getLoopbackAddress())) {
+            builder.sender("127.0.0.1", silent.getLocalPort());
+            long start = System.nanoTime();
+            assertThrows(ConnectionLostException.class, () -> builder.join(Duration.ofMillis(300)));
+            long elapsed = System.nanoTime() - start;
+            assertTrue(elapsed < TimeUnit.SECONDS.toNanos(5), "join gave up after " + elapsed / 1_000_000 + " ms");
+        }
+        assertThrows(IllegalArgumentException.class, () -> builder.join(Duration.ZERO));
+        assertThrows(IllegalArgumentException.class, () -> builder.join(Duration.ofSeconds(-1)));
+
+        BucketPlan plan = SyncFixtures.plan(1);
+        try (Arena arena = Arena.ofShared();
+             WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
+                     .receivers(1).token(SyncFixtures.TOKEN).start();
+             ControlProxy proxy = new ControlProxy(sender.port())) {
+            proxy.rewriteFromSender(message -> message instanceof Wire.Welcome w ? new Wire.Welcome(w.memberId(),
+                    w.transport(), w.fingerprint(), java.util.Arrays.copyOf(w.plan(), w.plan().length / 2)) : message);
+            builder.sender("127.0.0.1", proxy.port());
+            ProtocolException e = assertThrows(ProtocolException.class, () -> builder.join(Duration.ofSeconds(5)));
+            assertTrue(e.getMessage().startsWith("welcome.plan is not a valid bucket plan: field "), e.getMessage());
+            assertInstanceOf(io.github.panamanccl.bucket.PlanFormatException.class, e.getCause());
+        }
+    }
 }
