@@ -27,7 +27,7 @@ public final class TransportException extends SyncException {
     private final Kind kind;
     private final int peerRank;
 
-    public TransportException(Kind kind, int peerRank, String message, Throwable cause) {
+    TransportException(Kind kind, int peerRank, String message, Throwable cause) {
         super(message, cause);
         this.kind = kind;
         this.peerRank = peerRank;
@@ -38,6 +38,7 @@ public final class TransportException extends SyncException {
         return new TransportException(Kind.ABORTED, UpdateFailedException.UNKNOWN_RANK, what + " was aborted", cause);
     }
 
+    /** How the operation failed. */
     public Kind kind() {
         return kind;
     }

@@ -114,6 +114,10 @@ public final class WeightReceiver implements AutoCloseable {
         this.pipeline = pipelineFor(plan, b);
     }
 
+    /**
+     * A new builder; {@code sender}, {@code token} and exactly one of {@code scatterInto}, {@code scatterIntoDevice}
+     * or {@code deliverTo} are required.
+     */
     public static Builder builder() {
         return new Builder();
     }
@@ -558,6 +562,7 @@ public final class WeightReceiver implements AutoCloseable {
             return this;
         }
 
+        /** The shared secret the sender expects (sent in clear: use loopback or a trusted network). */
         public Builder token(String token) {
             this.token = Tokens.bytes(token);
             return this;
@@ -615,6 +620,7 @@ public final class WeightReceiver implements AutoCloseable {
             return this;
         }
 
+        /** Told of every bucket received and every committed update; default: ignores all. */
         public Builder listener(SyncListener listener) {
             this.listener = Objects.requireNonNull(listener, "listener");
             return this;

@@ -138,6 +138,7 @@ public final class WeightSender implements AutoCloseable {
         }
     }
 
+    /** The plan every update follows (receivers learn it when they join). */
     public BucketPlan plan() {
         return plan;
     }
@@ -725,6 +726,7 @@ public final class WeightSender implements AutoCloseable {
             return this;
         }
 
+        /** Told of every bucket broadcast, every completed update and every refused join; default: ignores all. */
         public Builder listener(SyncListener listener) {
             this.listener = Objects.requireNonNull(listener, "listener");
             return this;
