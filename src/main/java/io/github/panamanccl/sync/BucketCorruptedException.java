@@ -4,7 +4,7 @@ package io.github.panamanccl.sync;
 public final class BucketCorruptedException extends UpdateFailedException {
     private static final long serialVersionUID = 1L;
 
-    public BucketCorruptedException(String message, long version, int failedRank, ReceiverState receiverState, Throwable cause) {
+    BucketCorruptedException(String message, long version, int failedRank, ReceiverState receiverState, Throwable cause) {
         super(message, version, failedRank, receiverState, cause);
     }
 }

@@ -4,7 +4,7 @@ package io.github.panamanccl.sync;
 public final class ConnectionLostException extends SyncException {
     private static final long serialVersionUID = 1L;
 
-    public ConnectionLostException(String message, Throwable cause) {
+    ConnectionLostException(String message, Throwable cause) {
         super(message, cause);
     }
 }

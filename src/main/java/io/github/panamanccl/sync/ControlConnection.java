@@ -71,7 +71,8 @@ final class ControlConnection implements AutoCloseable {
         ByteBuffer header = ByteBuffer.allocate(4).putInt(0, body.length);
         writeLock.lock();
         try {
-            long deadline = Math.min(deadlineNanos, System.nanoTime() + ioTimeoutNanos);
+            long ioDeadline = System.nanoTime() + ioTimeoutNanos;
+            long deadline = deadlineNanos - ioDeadline < 0 ? deadlineNanos : ioDeadline;
             channel.writeFully(new ByteBuffer[] {header, ByteBuffer.wrap(body)}, deadline);
         } catch (IOException e) {
             close();
@@ -92,8 +93,16 @@ final class ControlConnection implements AutoCloseable {
 
     /** Reads one frame synchronously (handshake, before {@link #start}); each read within the I/O timeout. */
     Message receive() throws IOException {
+        return receive(Long.MAX_VALUE);
+    }
+
+    /**
+     * Reads one frame synchronously; each read within the I/O timeout and, unless {@code deadlineNanos} is
+     * {@link Long#MAX_VALUE}, by that absolute {@link System#nanoTime()} deadline.
+     */
+    Message receive(long deadlineNanos) throws IOException {
         ByteBuffer header = ByteBuffer.allocate(4);
-        channel.readFully(header, System.nanoTime() + ioTimeoutNanos);
+        channel.readFully(header, readDeadline(deadlineNanos));
         long length = Integer.toUnsignedLong(header.getInt(0));
         if (length == 0) {
             throw new ProtocolException("control frame length is 0");
@@ -102,8 +111,13 @@ final class ControlConnection implements AutoCloseable {
             throw new FrameTooLargeException(length, maxFrameBytes);
         }
         byte[] body = new byte[(int) length];
-        channel.readFully(ByteBuffer.wrap(body), System.nanoTime() + ioTimeoutNanos);
+        channel.readFully(ByteBuffer.wrap(body), readDeadline(deadlineNanos));
         return Wire.decode(body);
+    }
+
+    private long readDeadline(long deadlineNanos) {
+        long ioDeadline = System.nanoTime() + ioTimeoutNanos;
+        return deadlineNanos == Long.MAX_VALUE || ioDeadline - deadlineNanos < 0 ? ioDeadline : deadlineNanos;
     }
 
     /** Starts the reader thread and the heartbeat (every third of the I/O timeout). */

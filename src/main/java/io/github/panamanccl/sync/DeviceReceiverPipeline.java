@@ -11,6 +11,7 @@ import io.github.panamanccl.sync.TransportException.Kind;
 
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 
 /**
@@ -30,6 +31,7 @@ final class DeviceReceiverPipeline implements ReceiverPipeline {
     private final CudaEvent[] received;
     private final CudaEvent[] scattered;
     private final CudaStream copyStream;
+    private final AtomicBoolean closed = new AtomicBoolean();
     private boolean touched;
     /** Scatters were enqueued on the copy stream since it was last seen idle. */
     private boolean copiesQueued;
@@ -107,13 +109,14 @@ final class DeviceReceiverPipeline implements ReceiverPipeline {
     }
 
     @Override
-    public void applyStaged(long version, long deadlineNanos) {
+    public void applyStaged(long version, long deadlineNanos, Runnable throwIfFailed) {
         if (mode != CommitMode.STAGED) {
             return;
         }
         Cuda.setDevice(device);
-        touched = true;
         for (int k = 0; k < plan.bucketCount(); k++) {
+            Pipelines.checkApplyStaged(k, plan.bucketCount(), deadlineNanos, throwIfFailed);
+            touched = true;
             packer.scatter(k, slots[k], destinationAddresses, copyStream);
             copiesQueued = true;
         }
@@ -153,12 +156,17 @@ final class DeviceReceiverPipeline implements ReceiverPipeline {
         return bytes;
     }
 
+    /** Waits for queued copies, then frees everything even when that wait fails; idempotent. */
     @Override
     public void close() {
-        if (copyStream != null) {
-            copyStream.synchronize(); // a scatter may still read a bucket buffer
+        if (!closed.compareAndSet(false, true)) {
+            return;
         }
-        closeAll();
+        try {
+            copyStream.synchronize(); // a scatter may still read a bucket buffer
+        } finally {
+            closeAll();
+        }
     }
 
     private void closeAll() {

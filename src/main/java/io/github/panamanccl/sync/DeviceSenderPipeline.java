@@ -8,6 +8,7 @@ import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.DeviceBucketPacker;
 
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 
 /**
@@ -25,6 +26,7 @@ final class DeviceSenderPipeline implements SenderPipeline {
     private final CudaEvent[] packed;
     private final CudaEvent[] sent;
     private final CudaStream copyStream;
+    private final AtomicBoolean closed = new AtomicBoolean();
 
     DeviceSenderPipeline(BucketPlan plan, int device, long[] sourceAddresses) {
         this.plan = plan;
@@ -81,12 +83,17 @@ final class DeviceSenderPipeline implements SenderPipeline {
         packed[slot].record(copyStream);
     }
 
+    /** Waits for queued copies, then frees everything even when that wait fails; idempotent. */
     @Override
     public void close() {
-        if (copyStream != null) {
-            copyStream.synchronize(); // a pack may still read the packer's zero buffer and write a bucket buffer
+        if (!closed.compareAndSet(false, true)) {
+            return;
         }
-        closeAll();
+        try {
+            copyStream.synchronize(); // a pack may still read the packer's zero buffer and write a bucket buffer
+        } finally {
+            closeAll();
+        }
     }
 
     private void closeAll() {

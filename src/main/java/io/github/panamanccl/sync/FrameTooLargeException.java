@@ -6,16 +6,18 @@ public final class FrameTooLargeException extends ProtocolException {
     private final long announcedBytes;
     private final int maxBytes;
 
-    public FrameTooLargeException(long announcedBytes, int maxBytes) {
+    FrameTooLargeException(long announcedBytes, int maxBytes) {
         super("control frame of " + announcedBytes + " bytes exceeds the maximum of " + maxBytes + " bytes");
         this.announcedBytes = announcedBytes;
         this.maxBytes = maxBytes;
     }
 
+    /** The length the frame's header announced. */
     public long announcedBytes() {
         return announcedBytes;
     }
 
+    /** The largest frame this side accepts at this point of the protocol. */
     public int maxBytes() {
         return maxBytes;
     }

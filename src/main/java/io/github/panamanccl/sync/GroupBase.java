@@ -48,6 +48,11 @@ abstract class GroupBase implements Transport.Group {
         return aborted;
     }
 
+    /** Whether {@code group}'s {@link #abort()} was called: an aborted group can carry no further update. */
+    static boolean wasAborted(Transport.Group group) {
+        return group instanceof GroupBase base && base.isAborted();
+    }
+
     /** @throws TransportException of kind {@link Kind#ABORTED} once {@link #abort()} was called */
     final void checkNotAborted() {
         if (aborted) {

@@ -113,13 +113,17 @@ final class HostReceiverPipeline implements ReceiverPipeline {
         }
     }
 
-    /** Staged mode, after every bucket arrived and validated: applies them all, in order, on this thread. */
+    /**
+     * Staged mode, after every bucket arrived and validated: applies them all, in order, on this thread, each only
+     * while the update is still wanted and on time.
+     */
     @Override
-    public void applyStaged(long version, long deadlineNanos) throws Exception {
+    public void applyStaged(long version, long deadlineNanos, Runnable throwIfFailed) throws Exception {
         if (mode != CommitMode.STAGED) {
             return;
         }
         for (int k = 0; k < plan.bucketCount(); k++) {
+            Pipelines.checkApplyStaged(k, plan.bucketCount(), deadlineNanos, throwIfFailed);
             touched = true;
             applier.apply(version, k, slots[k]);
         }

@@ -16,6 +16,7 @@ import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32C;
 
 /**
@@ -36,6 +37,10 @@ final class HostTcpTransport implements Transport {
     /** A ByteBuffer holds at most 2 GiB; larger buckets travel as several chunks. */
     private static final long CHUNK_BYTES = 1L << 30;
     private static final SecureRandom RANDOM = new SecureRandom();
+    /** How long an accepted data connection may take to present its hello; a legitimate one sends it at once. */
+    private static final long HELLO_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
+    /** Connections whose hello is awaited at once; more are closed on arrival. */
+    private static final int MAX_PENDING_HELLOS = 64;
 
     private HostTcpTransport() {
     }
@@ -189,9 +194,15 @@ final class HostTcpTransport implements Transport {
             return bytes.clone();
         }
 
+        /**
+         * Accepts connections and reads their hellos side by side on one selector, so a connection that sends
+         * nothing (or too little) delays nobody: it is closed once {@link #HELLO_TIMEOUT_NANOS} passes, and every
+         * connection that has not become a member is closed when the wait ends, whatever the outcome.
+         */
         @Override
         public Group awaitGroup(long deadlineNanos) {
             DeadlineChannel[] peers = new DeadlineChannel[worldSize];
+            List<Hello> hellos = new ArrayList<>();
             int joined = 0;
             try (Selector waiting = Selector.open()) {
                 selector = waiting;
@@ -201,21 +212,27 @@ final class HostTcpTransport implements Transport {
                         throw TransportException.aborted("host-tcp group formation (" + joined + " of "
                                 + (worldSize - 1) + " receivers joined)", null);
                     }
-                    SocketChannel accepted = server.accept();
-                    if (accepted == null) {
-                        waiting.select(DeadlineChannel.remainingMillis(deadlineNanos,
-                                "host-tcp group formation (" + joined + " of " + (worldSize - 1) + " receivers)"));
+                    acceptAll(waiting, hellos);
+                    for (int i = hellos.size() - 1; i >= 0; i--) {
+                        Hello hello = hellos.get(i);
+                        int rank = hello.read(secret);
+                        if (rank == Hello.INCOMPLETE) {
+                            continue;
+                        }
+                        hellos.remove(i);
+                        if (rank < 1 || rank >= worldSize || peers[rank] != null) {
+                            hello.close(); // a stray, forged, silent or duplicate connection does not break the group
+                            continue;
+                        }
+                        peers[rank] = hello.toChannel();
+                        joined++;
+                    }
+                    if (joined < worldSize - 1) {
+                        waiting.select(Math.min(nextHelloExpiryMillis(hellos), DeadlineChannel.remainingMillis(
+                                deadlineNanos, "host-tcp group formation (" + joined + " of " + (worldSize - 1)
+                                        + " receivers)")));
                         waiting.selectedKeys().clear();
-                        continue;
                     }
-                    DeadlineChannel channel = DeadlineChannel.wrap(accepted);
-                    int rank = authenticate(channel, deadlineNanos);
-                    if (rank < 1 || rank >= worldSize || peers[rank] != null) {
-                        channel.close(); // a stray or duplicate connection does not break the group
-                        continue;
-                    }
-                    peers[rank] = channel;
-                    joined++;
                 }
                 return new RootGroup(peers);
             } catch (IOException e) {
@@ -226,13 +243,38 @@ final class HostTcpTransport implements Transport {
                 throw e;
             } finally {
                 selector = null;
+                hellos.forEach(Hello::close);
                 close();
             }
         }
 
+        /** Takes every pending connection off the listening socket; beyond {@link #MAX_PENDING_HELLOS}, closes it. */
+        private void acceptAll(Selector waiting, List<Hello> hellos) throws IOException {
+            SocketChannel accepted;
+            while ((accepted = server.accept()) != null) {
+                if (hellos.size() >= MAX_PENDING_HELLOS) {
+                    accepted.close();
+                    continue;
+                }
+                try {
+                    accepted.configureBlocking(false);
+                    hellos.add(new Hello(accepted, accepted.register(waiting, SelectionKey.OP_READ)));
+                } catch (IOException | RuntimeException e) {
+                    accepted.close();
+                }
+            }
+        }
+
+        private static long nextHelloExpiryMillis(List<Hello> hellos) {
+            long next = Long.MAX_VALUE;
+            for (Hello hello : hellos) {
+                next = Math.min(next, Math.max(1, TimeUnit.NANOSECONDS.toMillis(hello.expiresNanos - System.nanoTime())));
+            }
+            return next;
+        }
+
         /**
-         * Wakes a waiting {@link #awaitGroup}, which then fails. A receiver that connected but has not yet sent its
-         * hello is still waited for, up to the deadline.
+         * Wakes a waiting {@link #awaitGroup}, which then fails.
          */
         @Override
         public void abort() {
@@ -243,30 +285,64 @@ final class HostTcpTransport implements Transport {
             }
         }
 
-        /** The rank the connection claims, or -1 when its hello is wrong. */
-        private int authenticate(DeadlineChannel channel, long deadlineNanos) throws IOException {
-            ByteBuffer hello = ByteBuffer.allocate(8 + SECRET_BYTES);
-            try {
-                channel.readFully(hello, deadlineNanos);
-            } catch (SocketTimeoutException e) {
-                throw e;
-            } catch (IOException e) {
-                return -1;
-            }
-            hello.flip();
-            int magic = hello.getInt();
-            int rank = hello.getInt();
-            byte[] presented = new byte[SECRET_BYTES];
-            hello.get(presented);
-            return magic == HELLO_MAGIC && MessageDigest.isEqual(presented, secret) ? rank : -1;
-        }
-
         @Override
         public void close() {
             try {
                 server.close();
             } catch (IOException ignored) {
                 // nothing was transferred over the listening socket
+            }
+        }
+    }
+
+    /** An accepted data connection whose hello is being read, without blocking, until it expires. */
+    private static final class Hello {
+        static final int INCOMPLETE = Integer.MIN_VALUE;
+        static final int REFUSED = -1;
+        final SocketChannel channel;
+        final SelectionKey key;
+        final ByteBuffer bytes = ByteBuffer.allocate(8 + SECRET_BYTES);
+        final long expiresNanos = System.nanoTime() + HELLO_TIMEOUT_NANOS;
+
+        Hello(SocketChannel channel, SelectionKey key) {
+            this.channel = channel;
+            this.key = key;
+        }
+
+        /**
+         * Reads what has arrived; the rank claimed once the hello is complete, {@link #REFUSED} when it is wrong,
+         * the connection failed or its time is up, {@link #INCOMPLETE} otherwise.
+         */
+        int read(byte[] secret) {
+            try {
+                if (channel.read(bytes) < 0) {
+                    return REFUSED;
+                }
+            } catch (IOException e) {
+                return REFUSED;
+            }
+            if (bytes.hasRemaining()) {
+                return System.nanoTime() - expiresNanos >= 0 ? REFUSED : INCOMPLETE;
+            }
+            bytes.flip();
+            int magic = bytes.getInt();
+            int rank = bytes.getInt();
+            byte[] presented = new byte[SECRET_BYTES];
+            bytes.get(presented);
+            return magic == HELLO_MAGIC && MessageDigest.isEqual(presented, secret) && rank >= 0 ? rank : REFUSED;
+        }
+
+        /** Hands the authenticated connection over: off the formation's selector, into a channel of its own. */
+        DeadlineChannel toChannel() throws IOException {
+            key.cancel();
+            return DeadlineChannel.wrap(channel);
+        }
+
+        void close() {
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // nothing was accepted from it
             }
         }
     }

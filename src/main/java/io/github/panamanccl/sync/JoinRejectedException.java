@@ -20,11 +20,12 @@ public final class JoinRejectedException extends SyncException {
 
     private final Reason reason;
 
-    public JoinRejectedException(Reason reason, String message) {
+    JoinRejectedException(Reason reason, String message) {
         super("join rejected (" + reason + "): " + message);
         this.reason = reason;
     }
 
+    /** Why the join was refused. */
     public Reason reason() {
         return reason;
     }

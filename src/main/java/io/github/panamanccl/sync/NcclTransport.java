@@ -80,13 +80,19 @@ final class NcclTransport implements Transport {
         return Duration.ofNanos(Math.max(1, deadlineNanos - System.nanoTime()));
     }
 
+    /**
+     * The transport's view of a failure: NCCL's errors involve the peers; anything else (a CUDA error of this rank's
+     * stream or event, an interrupted wait) is this rank's own, {@link Kind#LOCAL}.
+     */
     static TransportException translate(PanamaNcclException e, String what) {
         Kind kind = switch (e) {
             case NcclTimeoutException _ -> Kind.DEADLINE;
             case NcclAbortedException _ -> Kind.ABORTED;
-            default -> Kind.PEER_FAILED;
+            case NcclException _ -> Kind.PEER_FAILED;
+            default -> Kind.LOCAL;
         };
-        return new TransportException(kind, UpdateFailedException.UNKNOWN_RANK, what + " failed: " + e.getMessage(), e);
+        String where = kind == Kind.LOCAL ? " failed on this rank (no peer at fault): " : " failed: ";
+        return new TransportException(kind, UpdateFailedException.UNKNOWN_RANK, what + where + e.getMessage(), e);
     }
 
     /**
@@ -193,19 +199,26 @@ final class NcclTransport implements Transport {
         @Override
         public void broadcast(DeviceMemory bucket, BucketTag tag, CudaEvent ready, CudaEvent done) {
             checkNotAborted();
-            if (ready != null) {
-                stream.waitEvent(ready);
-            }
+            String what = "ncclBroadcast of bucket " + tag.bucket() + " of version " + tag.version();
             try {
+                if (ready != null) {
+                    stream.waitEvent(ready);
+                }
                 // In place on every rank: NCCL reads the send buffer on the root only.
                 comm.broadcast(bucket, bucket, bucket.byteSize(), NcclDataType.UINT8, 0, stream);
-            } catch (NcclException e) {
-                throw translate(e, "ncclBroadcast of bucket " + tag.bucket() + " of version " + tag.version());
+            } catch (PanamaNcclException e) {
+                throw translate(e, what);
             } catch (IllegalStateException e) {
                 throw abortedElsewhere(e);
             }
             countCall();
-            done.record(stream);
+            if (done != null) {
+                try {
+                    done.record(stream);
+                } catch (PanamaNcclException e) {
+                    throw translate(e, "recording the end of the " + what);
+                }
+            }
         }
 
         /**
@@ -218,7 +231,11 @@ final class NcclTransport implements Transport {
             try {
                 comm.await(stream, remaining(deadlineNanos));
             } catch (PanamaNcclException e) {
-                released = true; // the communicator is aborted: by await itself, or by abort()
+                // NcclCommunicator.await aborted the communicator itself on an NCCL error or the deadline, and
+                // abort() did on an abort; a CUDA error of the stream (cudaStreamQuery) leaves it open: abort it
+                // here, so that nothing of the group is left running (a no-op when already aborted).
+                abortQuietly();
+                released = true;
                 stream.close();
                 TransportException failure = translate(e, "waiting for the broadcast");
                 if (abortFailure != null) {
@@ -242,6 +259,10 @@ final class NcclTransport implements Transport {
         @Override
         public void abort() {
             markAborted();
+            abortQuietly();
+        }
+
+        private void abortQuietly() {
             try {
                 comm.abort();
             } catch (PanamaNcclException e) {

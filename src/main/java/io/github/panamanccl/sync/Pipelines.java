@@ -51,6 +51,16 @@ final class Pipelines {
         }
     }
 
+    /** Before applying a staged bucket: throws once the deadline has passed or the update failed elsewhere. */
+    static void checkApplyStaged(int bucket, int bucketCount, long deadlineNanos, Runnable throwIfFailed) {
+        if (System.nanoTime() - deadlineNanos >= 0) {
+            throw new TransportException(TransportException.Kind.DEADLINE, UpdateFailedException.UNKNOWN_RANK,
+                    "applying staged bucket " + bucket + " of " + bucketCount + " did not begin before the deadline",
+                    null);
+        }
+        throwIfFailed.run();
+    }
+
     /** Stops a worker, waiting briefly for a task in progress so its buffers are not freed under it. */
     static void stop(ExecutorService worker) {
         worker.shutdownNow();

@@ -4,7 +4,7 @@ package io.github.panamanccl.sync;
 public final class PlanMismatchException extends UpdateFailedException {
     private static final long serialVersionUID = 1L;
 
-    public PlanMismatchException(String message, long version, int failedRank, ReceiverState receiverState, Throwable cause) {
+    PlanMismatchException(String message, long version, int failedRank, ReceiverState receiverState, Throwable cause) {
         super(message, version, failedRank, receiverState, cause);
     }
 }

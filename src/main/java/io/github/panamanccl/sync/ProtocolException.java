@@ -4,11 +4,11 @@ package io.github.panamanccl.sync;
 public class ProtocolException extends SyncException {
     private static final long serialVersionUID = 1L;
 
-    public ProtocolException(String message) {
+    ProtocolException(String message) {
         super(message);
     }
 
-    public ProtocolException(String message, Throwable cause) {
+    ProtocolException(String message, Throwable cause) {
         super(message, cause);
     }
 }

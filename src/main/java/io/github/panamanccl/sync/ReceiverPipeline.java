@@ -8,8 +8,12 @@ interface ReceiverPipeline extends AutoCloseable {
     void receive(long version, Transport.Group group, int rank, long startNanos, long deadlineNanos,
             Consumer<BucketProgress> progress);
 
-    /** Staged mode, once every bucket arrived and validated: applies them all. No-op in place. */
-    void applyStaged(long version, long deadlineNanos) throws Exception;
+    /**
+     * Staged mode, once every bucket arrived and validated: applies them all. No-op in place. Before each bucket
+     * checks the deadline and runs {@code throwIfFailed}, so an update that failed meanwhile (the sender aborted it)
+     * stops being applied.
+     */
+    void applyStaged(long version, long deadlineNanos, Runnable throwIfFailed) throws Exception;
 
     /** True once the current update wrote to the destinations (or handed a bucket to the application). */
     boolean touched();

@@ -2,8 +2,10 @@ package io.github.panamanccl.sync;
 
 /**
  * What a receiver's weights are. Changes only at the end of an update: to {@link Committed} when every bucket
- * arrived, passed validation and was applied; to {@link Torn} when an in-place update failed after it had
- * started writing. A staged update that fails leaves the state as it was.
+ * arrived, passed validation and was applied; to {@link Torn} when an update failed after it had started writing:
+ * an in-place update once its first bucket was applied, a staged one once applying the staged buckets began (the
+ * deadline passed, the sender aborted, or the application failed while they were applied). A staged update that
+ * fails before applying began (any transfer or validation failure) leaves the state as it was.
  */
 public sealed interface ReceiverState {
 

@@ -8,7 +8,7 @@ import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
 
 /**
- * The data plane (SPI): how bucket bytes travel from the sender (rank 0) to every receiver (ranks 1..n).
+ * The data plane: how bucket bytes travel from the sender (rank 0) to every receiver (ranks 1..n).
  * Groups are formed like NCCL communicators: the root opens a {@link Rendezvous} whose bytes the control plane
  * hands to every receiver, every receiver {@linkplain #join joins}, and all ranks wait in
  * {@link PendingGroup#awaitGroup} until the group is complete or a deadline passes. While they wait, any thread
@@ -16,10 +16,12 @@ import java.net.InetAddress;
  * abort} it. A group carries a sequence of broadcasts, one per bucket, in the same order on every rank; after any
  * failure it is {@linkplain Group#abort() aborted} and a new one is formed for the next update.
  *
- * <p>Implementations: {@link #hostTcp()} (host memory over TCP, with a CRC32C per bucket) and
- * {@link #nccl(int)} (device memory, one {@code ncclBroadcast} per bucket).
+ * <p>Not a service-provider interface: it is sealed, and the two factories are the API, {@link #hostTcp()} (host
+ * memory over TCP, with a CRC32C per bucket) and {@link #nccl(int)} (device memory, one {@code ncclBroadcast} per
+ * bucket); {@link WeightSender} and {@link WeightReceiver} pick their memory pipelines by which one they get. The
+ * group types below are public so that tools (the demo's per-tensor baseline) can broadcast over a formed group.
  */
-public interface Transport {
+public sealed interface Transport permits HostTcpTransport, NcclTransport {
 
     /** The host TCP transport: buckets in host memory, one TCP connection from the root to each receiver. */
     static Transport hostTcp() {
@@ -79,8 +81,10 @@ public interface Transport {
 
     /** A formed group of ranks. Broadcast methods are in the memory-specific subtypes. */
     interface Group extends AutoCloseable {
+        /** This rank: 0 for the sender (root), 1..{@code worldSize - 1} for receivers. */
         int rank();
 
+        /** Ranks in the group: the sender plus every receiver. */
         int worldSize();
 
         /** Broadcast calls issued on this group so far (one per bucket). */
@@ -112,7 +116,11 @@ public interface Transport {
     interface DeviceGroup extends Group {
         /**
          * Enqueues the broadcast of {@code bucket} on {@link #stream()}: after {@code ready} (recorded by whoever
-         * filled or last read the buffer; may be null), then records {@code done}. Root sends, receivers fill.
+         * filled or last read the buffer), then records {@code done}. Root sends, receivers fill.
+         *
+         * @param ready an event the broadcast waits for; null when nothing needs to be waited for
+         * @param done  an event recorded after the broadcast; null when nobody needs one ({@link #await} still
+         *              waits for the broadcast)
          */
         void broadcast(DeviceMemory bucket, BucketTag tag, CudaEvent ready, CudaEvent done);
 

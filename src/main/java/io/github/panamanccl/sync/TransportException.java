@@ -16,13 +16,18 @@ public final class TransportException extends SyncException {
          * {@link Transport.Group#abort()} or {@link Transport.PendingGroup#abort()} was called (by a deadline watchdog
          * or a failure elsewhere).
          */
-        ABORTED
+        ABORTED,
+        /**
+         * This rank's own runtime failed (e.g. a CUDA error on its stream); no peer is to blame. The transport group
+         * was aborted.
+         */
+        LOCAL
     }
 
     private final Kind kind;
     private final int peerRank;
 
-    public TransportException(Kind kind, int peerRank, String message, Throwable cause) {
+    TransportException(Kind kind, int peerRank, String message, Throwable cause) {
         super(message, cause);
         this.kind = kind;
         this.peerRank = peerRank;
@@ -33,6 +38,7 @@ public final class TransportException extends SyncException {
         return new TransportException(Kind.ABORTED, UpdateFailedException.UNKNOWN_RANK, what + " was aborted", cause);
     }
 
+    /** How the operation failed. */
     public Kind kind() {
         return kind;
     }

@@ -17,7 +17,7 @@ public class UpdateFailedException extends SyncException {
     private final int failedRank;
     private final transient ReceiverState receiverState;
 
-    public UpdateFailedException(String message, long version, int failedRank, ReceiverState receiverState,
+    UpdateFailedException(String message, long version, int failedRank, ReceiverState receiverState,
             Throwable cause) {
         super(message, cause);
         this.version = version;

@@ -3,6 +3,7 @@ package io.github.panamanccl.sync;
 import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.PlanCodec;
+import io.github.panamanccl.bucket.PlanFormatException;
 import io.github.panamanccl.sync.Wire.Abort;
 import io.github.panamanccl.sync.Wire.Begin;
 import io.github.panamanccl.sync.Wire.Done;
@@ -35,6 +36,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -63,6 +65,13 @@ public final class WeightReceiver implements AutoCloseable {
      * data connections first, then sends it). This is the slack a receiver may take past the deadline.
      */
     private static final long ABORT_NOTICE_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+    /**
+     * Added to the deadline the sender announces (time left, rounded up, counted from the announcement's arrival):
+     * the sender decides that an update is late, and tells every receiver so; a receiver fails the update on its own
+     * only when the sender has gone silent this long past that deadline. Without it a receiver's watchdog could fire
+     * first, close its data connection, and make the sender report a broken pipe instead of the deadline.
+     */
+    static final long DEADLINE_GRACE_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     private final ControlConnection connection;
     private final InetAddress senderAddress;
@@ -72,7 +81,11 @@ public final class WeightReceiver implements AutoCloseable {
     private final CommitMode mode;
     private final SyncListener listener;
     private final ReceiverPipeline pipeline;
+    /** Heartbeats; one to a sender that does not read may block its thread up to the I/O timeout. */
     private final ScheduledExecutorService scheduler;
+    /** Deadline watchdogs, on a thread of their own so that a blocked heartbeat cannot delay one. */
+    private final ScheduledExecutorService deadlines = Executors.newSingleThreadScheduledExecutor(
+            task -> Thread.ofPlatform().daemon().name("sync-receiver-deadline").unstarted(task));
     private final Object updateLock = new Object();
     private volatile ReceiverState state = new ReceiverState.Empty();
     /**
@@ -82,7 +95,7 @@ public final class WeightReceiver implements AutoCloseable {
     private final Map<Long, Running> announced = new ConcurrentHashMap<>();
     /** The group formation the latest GROUP message asked for, from its arrival until formGroup has finished it. */
     private final AtomicReference<Formation> formation = new AtomicReference<>();
-    private volatile boolean closed;
+    private final AtomicBoolean closed = new AtomicBoolean();
 
     // Group state, guarded by updateLock.
     private Transport.Group group;
@@ -101,26 +114,34 @@ public final class WeightReceiver implements AutoCloseable {
         this.pipeline = pipelineFor(plan, b);
     }
 
+    /**
+     * A new builder; {@code sender}, {@code token} and exactly one of {@code scatterInto}, {@code scatterIntoDevice}
+     * or {@code deliverTo} are required.
+     */
     public static Builder builder() {
         return new Builder();
     }
 
     private static ReceiverPipeline pipelineFor(BucketPlan plan, Builder b) {
-        if (b.transport instanceof NcclTransport nccl) {
-            if (b.deviceDestinations == null) {
-                throw new IllegalStateException("the nccl transport needs scatterIntoDevice(...) (delivered mode is "
-                        + "host-only)");
+        return switch (b.transport) {
+            case NcclTransport nccl -> {
+                if (b.deviceDestinations == null) {
+                    throw new IllegalStateException("the nccl transport needs scatterIntoDevice(...) (delivered mode "
+                            + "is host-only)");
+                }
+                yield new DeviceReceiverPipeline(plan, nccl.device(), b.mode,
+                        Tensors.resolveDevice(plan, b.deviceDestinations, "destination"));
             }
-            return new DeviceReceiverPipeline(plan, nccl.device(), b.mode,
-                    Tensors.resolveDevice(plan, b.deviceDestinations, "destination"));
-        }
-        if (b.deviceDestinations != null) {
-            throw new IllegalStateException("device destinations need the nccl transport");
-        }
-        HostReceiverPipeline.Applier applier = b.consumer != null
-                ? HostReceiverPipeline.deliverTo(plan, b.consumer)
-                : HostReceiverPipeline.scatterInto(plan, Tensors.resolve(plan, b.destinations, "destination"));
-        return new HostReceiverPipeline(plan, b.mode, applier);
+            case HostTcpTransport _ -> {
+                if (b.deviceDestinations != null) {
+                    throw new IllegalStateException("device destinations need the nccl transport");
+                }
+                HostReceiverPipeline.Applier applier = b.consumer != null
+                        ? HostReceiverPipeline.deliverTo(plan, b.consumer)
+                        : HostReceiverPipeline.scatterInto(plan, Tensors.resolve(plan, b.destinations, "destination"));
+                yield new HostReceiverPipeline(plan, b.mode, applier);
+            }
+        };
     }
 
     /** The plan learned from the sender. */
@@ -154,7 +175,7 @@ public final class WeightReceiver implements AutoCloseable {
     public Optional<UpdateReport> awaitUpdate(Duration maxWait) {
         long waitUntil = System.nanoTime() + maxWait.toNanos();
         synchronized (updateLock) {
-            if (closed) {
+            if (closed.get()) {
                 throw new IllegalStateException("receiver is closed");
             }
             while (true) {
@@ -189,7 +210,8 @@ public final class WeightReceiver implements AutoCloseable {
             return; // a later GROUP has arrived: the sender gave up on this group
         }
         closeGroup();
-        long groupDeadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(g.timeoutMillis());
+        long groupDeadlineNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(g.timeoutMillis())
+                + DEADLINE_GRACE_NANOS;
         try (Transport.PendingGroup pending = transport.join(g.rendezvous(), senderAddress, g.rank(), g.worldSize())) {
             current.attach(pending);
             group = pending.awaitGroup(groupDeadlineNanos);
@@ -212,7 +234,7 @@ public final class WeightReceiver implements AutoCloseable {
     private SyncException formationFailed(Group g, Exception e, Abort notice) {
         if (notice != null) {
             return new Failure(notice.reason(), notice.failedRank(), "sender aborted while the transport group "
-                    + "formed: " + notice.message(), e).toException("receiver rank " + g.rank(), notice.version(), state);
+                    + "formed: " + notice.message(), e).toException("receiver rank " + g.rank(), g.rank(), notice.version(), state);
         }
         String what = "this receiver (rank " + g.rank() + ") could not join the transport group of epoch " + g.epoch()
                 + ": " + e;
@@ -238,7 +260,7 @@ public final class WeightReceiver implements AutoCloseable {
     private UpdateReport runUpdate(Begin begin, Running current) {
         long start = System.nanoTime();
         long version = begin.version();
-        long deadlineNanos = start + TimeUnit.MILLISECONDS.toNanos(begin.deadlineMillis());
+        long deadlineNanos = start + TimeUnit.MILLISECONDS.toNanos(begin.deadlineMillis()) + DEADLINE_GRACE_NANOS;
         int rank = group != null ? group.rank() : UpdateFailedException.UNKNOWN_RANK;
         if (!Arrays.equals(begin.fingerprint(), fingerprint)) {
             String text = "update " + version + " is for plan " + HexFormat.of().formatHex(begin.fingerprint())
@@ -253,8 +275,9 @@ public final class WeightReceiver implements AutoCloseable {
             throw new PeerFailedException("receiver: " + text, version, 0, state, null);
         }
         current.attach(group);
-        ScheduledFuture<?> watchdog = scheduler.schedule(() -> current.fail(new Failure(Reason.DEADLINE,
-                UpdateFailedException.UNKNOWN_RANK, "deadline of " + begin.deadlineMillis() + " ms passed", null), false),
+        ScheduledFuture<?> watchdog = deadlines.schedule(() -> current.fail(new Failure(Reason.DEADLINE,
+                UpdateFailedException.UNKNOWN_RANK, "the sender's deadline of " + begin.deadlineMillis() + " ms passed "
+                + TimeUnit.NANOSECONDS.toMillis(DEADLINE_GRACE_NANOS) + " ms ago without word from the sender", null), false),
                 deadlineNanos - System.nanoTime(), TimeUnit.NANOSECONDS);
         try {
             current.throwIfFailed(); // the sender aborted this update before it started here
@@ -262,7 +285,8 @@ public final class WeightReceiver implements AutoCloseable {
             long callsBefore = group.collectiveCalls();
             pipeline.receive(version, group, rank, start, deadlineNanos, listener::onBucket);
             current.throwIfFailed();
-            pipeline.applyStaged(version, deadlineNanos);
+            pipeline.applyStaged(version, deadlineNanos, current::throwIfFailed);
+            current.throwIfFailed(); // never commit an update the sender aborted meanwhile
             state = new ReceiverState.Committed(version);
             connection.send(new Done(version));
             UpdateReport report = new UpdateReport(version, rank, transport.name(), plan.totalBucketBytes(),
@@ -299,7 +323,7 @@ public final class WeightReceiver implements AutoCloseable {
             connection.sendQuietly(new Failed(current.version, failure.reason(), failure.message()));
         }
         closeGroup();
-        UpdateFailedException thrown = failure.toException("receiver rank " + rank, current.version, state);
+        UpdateFailedException thrown = failure.toException("receiver rank " + rank, rank, current.version, state);
         if (thrown.getCause() != e) {
             thrown.addSuppressed(e);
         }
@@ -491,15 +515,21 @@ public final class WeightReceiver implements AutoCloseable {
     /** Leaves the group, disconnects and frees the buffers. Idempotent. */
     @Override
     public void close() {
-        if (closed) {
+        if (!closed.compareAndSet(false, true)) {
             return;
         }
-        closed = true;
         connection.close(); // wakes an awaitUpdate in progress (its update fails as PEER_LOST)
         synchronized (updateLock) {
-            closeGroup();
-            pipeline.close();
-            scheduler.shutdownNow();
+            try {
+                closeGroup();
+            } finally {
+                try {
+                    pipeline.close();
+                } finally {
+                    scheduler.shutdownNow();
+                    deadlines.shutdownNow();
+                }
+            }
         }
     }
 
@@ -532,6 +562,7 @@ public final class WeightReceiver implements AutoCloseable {
             return this;
         }
 
+        /** The shared secret the sender expects (sent in clear: use loopback or a trusted network). */
         public Builder token(String token) {
             this.token = Tokens.bytes(token);
             return this;
@@ -589,6 +620,7 @@ public final class WeightReceiver implements AutoCloseable {
             return this;
         }
 
+        /** Told of every bucket received and every committed update; default: ignores all. */
         public Builder listener(SyncListener listener) {
             this.listener = Objects.requireNonNull(listener, "listener");
             return this;
@@ -610,10 +642,16 @@ public final class WeightReceiver implements AutoCloseable {
          * Connects, authenticates, receives and validates the plan, checks the destinations against it and
          * allocates the buffers. The transport group is formed later, inside {@link #awaitUpdate}.
          *
-         * @throws JoinRejectedException the sender refused (wrong token, plan mismatch, group full)
-         * @throws ProtocolException     the sender's answer was malformed or too large
+         * @param timeout bounds the whole join: connecting, HELLO and WELCOME (each read and write also within the
+         *                I/O timeout)
+         * @throws IllegalArgumentException the timeout is not positive
+         * @throws JoinRejectedException    the sender refused (wrong token, plan mismatch, group full)
+         * @throws ProtocolException        the sender's answer was malformed or too large, e.g. a plan that does not
+         *                                  decode (its {@link PlanFormatException} is the cause)
+         * @throws ConnectionLostException  the sender could not be reached, or did not answer within the timeout
          */
         public WeightReceiver join(Duration timeout) {
+            Arguments.positive("timeout", timeout);
             if (port < 0) {
                 throw new IllegalStateException("sender(host, port) is required");
             }
@@ -641,8 +679,8 @@ public final class WeightReceiver implements AutoCloseable {
                     task -> Thread.ofPlatform().daemon().name("sync-receiver-timer").unstarted(task));
             try {
                 byte[] expected = expectedFingerprint == null ? new byte[0] : HexFormat.of().parseHex(expectedFingerprint);
-                connection.send(new Hello(Wire.PROTOCOL_VERSION, token, expected, name));
-                Message answer = connection.receive();
+                connection.send(new Hello(Wire.PROTOCOL_VERSION, token, expected, name), deadline);
+                Message answer = connection.receive(deadline);
                 Welcome welcome = switch (answer) {
                     case Welcome w -> w;
                     case Reject r -> throw new JoinRejectedException(publicReason(r.reason()), r.message());
@@ -652,7 +690,7 @@ public final class WeightReceiver implements AutoCloseable {
                     throw new ProtocolException("sender uses transport '" + welcome.transport() + "', this receiver '"
                             + transport.name() + "'");
                 }
-                BucketPlan plan = PlanCodec.decode(welcome.plan());
+                BucketPlan plan = decodePlan(welcome.plan());
                 byte[] fingerprint = HexFormat.of().parseHex(plan.fingerprint());
                 if (!Arrays.equals(fingerprint, welcome.fingerprint())) {
                     throw new ProtocolException("welcome.fingerprint does not match the plan it carries");
@@ -672,6 +710,16 @@ public final class WeightReceiver implements AutoCloseable {
                 connection.close();
                 scheduler.shutdownNow();
                 throw e;
+            }
+        }
+
+        /** The plan WELCOME carries; a malformed one is the sender's protocol error, naming the bad field. */
+        private static BucketPlan decodePlan(byte[] encoded) {
+            try {
+                return PlanCodec.decode(encoded);
+            } catch (PlanFormatException e) {
+                throw new ProtocolException("welcome.plan is not a valid bucket plan: field " + e.field() + " = "
+                        + e.value() + ": " + e.reason(), e);
             }
         }
 

@@ -34,6 +34,7 @@ import java.util.Objects;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -60,6 +61,8 @@ import java.util.concurrent.atomic.AtomicReference;
 public final class WeightSender implements AutoCloseable {
     private static final int HANDSHAKE_FRAME_BYTES = 8 << 10;
     private static final long POLL_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+    /** Control connections whose handshake may run at once; more are closed on arrival. */
+    static final int MAX_HANDSHAKES = 32;
 
     private final BucketPlan plan;
     private final byte[] planBytes;
@@ -72,10 +75,17 @@ public final class WeightSender implements AutoCloseable {
     private final Duration ioTimeout;
     private final int maxFrameBytes;
     private final ServerSocketChannel server;
+    /** Heartbeats; a heartbeat to a peer that does not read may block one of its threads up to the I/O timeout. */
     private final ScheduledExecutorService scheduler;
+    /** Deadline watchdogs, on a thread of their own so that no blocked heartbeat can delay one. */
+    private final ScheduledExecutorService deadlines = Executors.newSingleThreadScheduledExecutor(
+            task -> Thread.ofPlatform().daemon().name("sync-sender-deadline").unstarted(task));
     private final SenderPipeline pipeline;
     private final AtomicLong nextMemberId = new AtomicLong(1);
     private final List<Member> members = new ArrayList<>(); // guarded by itself
+    /** Places promised to receivers whose WELCOME is being sent; guarded by {@link #members}. */
+    private int reservedPlaces;
+    private final Semaphore handshakes = new Semaphore(MAX_HANDSHAKES);
     private final Object publishLock = new Object();
     private volatile boolean closed;
 
@@ -107,6 +117,7 @@ public final class WeightSender implements AutoCloseable {
             listening.close();
             pipeline.close();
             scheduler.shutdownNow();
+            deadlines.shutdownNow();
             throw e;
         }
         this.server = listening;
@@ -127,6 +138,7 @@ public final class WeightSender implements AutoCloseable {
         }
     }
 
+    /** The plan every update follows (receivers learn it when they join). */
     public BucketPlan plan() {
         return plan;
     }
@@ -148,6 +160,9 @@ public final class WeightSender implements AutoCloseable {
      * @throws PeerFailedException     a receiver died, disconnected or reported an error ({@code failedRank()})
      * @throws PlanMismatchException   a receiver holds another plan; nothing was transferred
      * @throws BucketCorruptedException a receiver got a bucket that failed validation
+     * @throws UpdateFailedException   (this type itself) {@link #close()} was called while the update ran, e.g. while
+     *                                 it waited for receivers to connect
+     * @throws IllegalStateException   the sender was closed before this call
      */
     public UpdateReport publish(long version, Duration deadline) {
         Arguments.positive("deadline", deadline);
@@ -163,26 +178,29 @@ public final class WeightSender implements AutoCloseable {
             long deadlineNanos = start + deadline.toNanos();
             ActiveUpdate update = new ActiveUpdate(version);
             active = update;
-            ScheduledFuture<?> watchdog = scheduler.schedule(() -> update.fail(new Failure(Reason.DEADLINE,
+            ScheduledFuture<?> watchdog = deadlines.schedule(() -> update.fail(new Failure(Reason.DEADLINE,
                     UpdateFailedException.UNKNOWN_RANK, "deadline of " + deadline + " passed", null)),
                     deadline.toNanos(), TimeUnit.NANOSECONDS);
+            UpdateReport report;
             try {
-                UpdateReport report = runUpdate(update, start, deadlineNanos);
-                lastPublished = version;
-                listener.onUpdate(report);
-                return report;
+                report = runUpdate(update, start, deadlineNanos);
             } catch (RuntimeException e) {
                 Failure failure = update.failure.get() != null ? update.failure.get() : Failure.of(e, 0);
                 abortUpdate(update, failure);
-                UpdateFailedException thrown = failure.toException("sender", version, null);
+                UpdateFailedException thrown = failure.toException("sender", 0, version, null);
                 if (thrown.getCause() != e) {
                     thrown.addSuppressed(e);
                 }
                 throw thrown;
             } finally {
+                // Before the listener runs: a watchdog or member failure must not abort the group once the update
+                // has succeeded (a watchdog already running may still do so; ensureGroup then re-forms the group).
                 watchdog.cancel(false);
                 active = null;
             }
+            lastPublished = version;
+            listener.onUpdate(report);
+            return report;
         }
     }
 
@@ -190,7 +208,7 @@ public final class WeightSender implements AutoCloseable {
         long version = update.version;
         ensureGroup(update, deadlineNanos);
         List<Member> ranks = groupMembers;
-        long deadlineMillis = Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadlineNanos - System.nanoTime()));
+        long deadlineMillis = millisLeftRoundedUp(deadlineNanos);
         for (Member m : ranks) {
             send(update, m, new Begin(epoch, version, fingerprint, deadlineMillis));
         }
@@ -210,11 +228,20 @@ public final class WeightSender implements AutoCloseable {
                 g.collectiveCalls() - callsBefore, Pipelines.seconds(System.nanoTime() - start), acknowledged);
     }
 
-    /** Forms the group unless the current one is intact and has exactly the connected receivers. */
+    /**
+     * The time left, as receivers are told it: rounded up, so that no receiver's deadline is earlier than ours
+     * (each adds {@link WeightReceiver#DEADLINE_GRACE_NANOS} on top, so the sender decides when an update is late).
+     */
+    private static long millisLeftRoundedUp(long deadlineNanos) {
+        long left = deadlineNanos - System.nanoTime();
+        return Math.max(1, (left + TimeUnit.MILLISECONDS.toNanos(1) - 1) / TimeUnit.MILLISECONDS.toNanos(1));
+    }
+
+    /** Forms the group unless the current one is intact (not aborted) and has exactly the connected receivers. */
     private void ensureGroup(ActiveUpdate update, long deadlineNanos) {
-        List<Member> current = awaitMembers(deadlineNanos);
+        List<Member> current = awaitMembers(update, deadlineNanos);
         update.members = current;
-        if (group != null && current.equals(groupMembers)) {
+        if (group != null && !GroupBase.wasAborted(group) && current.equals(groupMembers)) {
             update.group = group;
             return;
         }
@@ -224,7 +251,7 @@ public final class WeightSender implements AutoCloseable {
         int world = receivers + 1;
         try (Transport.Rendezvous rendezvous = transport.openRendezvous(bindAddress, world)) {
             update.forming(rendezvous);
-            long timeoutMillis = Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadlineNanos - System.nanoTime()));
+            long timeoutMillis = millisLeftRoundedUp(deadlineNanos);
             for (int i = 0; i < current.size(); i++) {
                 Member m = current.get(i);
                 m.rank = i + 1;
@@ -242,14 +269,22 @@ public final class WeightSender implements AutoCloseable {
         }
     }
 
-    /** Waits until every receiver place is taken; returns the members in join order. */
-    private List<Member> awaitMembers(long deadlineNanos) {
+    /**
+     * Waits until every receiver place is taken; returns the members in join order. Ends early when the update
+     * fails or the sender is closed ({@link #close()} wakes it).
+     */
+    private List<Member> awaitMembers(ActiveUpdate update, long deadlineNanos) {
         synchronized (members) {
             while (members.size() < receivers) {
+                if (closed) {
+                    update.fail(new Failure(Reason.CLOSED, 0, "the sender was closed while the update waited for "
+                            + "receivers (" + members.size() + " of " + receivers + " connected)", null));
+                }
+                update.throwIfFailed();
                 long remaining = deadlineNanos - System.nanoTime();
                 if (remaining <= 0) {
                     throw new UpdateDeadlineException("only " + members.size() + " of " + receivers
-                            + " receivers are connected", 0, UpdateFailedException.UNKNOWN_RANK, null, null);
+                            + " receivers are connected", update.version, UpdateFailedException.UNKNOWN_RANK, null, null);
                 }
                 try {
                     TimeUnit.NANOSECONDS.timedWait(members, remaining);
@@ -334,6 +369,10 @@ public final class WeightSender implements AutoCloseable {
         }
     }
 
+    /**
+     * Accepts control connections; each handshake runs on its own thread, at most {@link #MAX_HANDSHAKES} at once.
+     * A connection beyond that is closed at once, so unauthenticated peers cannot pile up threads and selectors.
+     */
     private void acceptLoop() {
         while (!closed) {
             SocketChannel accepted;
@@ -342,7 +381,30 @@ public final class WeightSender implements AutoCloseable {
             } catch (IOException e) {
                 return; // closed
             }
-            Thread.ofPlatform().daemon().name("sync-sender-handshake").start(() -> handshake(accepted));
+            if (!handshakes.tryAcquire()) {
+                closeQuietly(accepted);
+                continue;
+            }
+            try {
+                Thread.ofPlatform().daemon().name("sync-sender-handshake").start(() -> {
+                    try {
+                        handshake(accepted);
+                    } finally {
+                        handshakes.release();
+                    }
+                });
+            } catch (RuntimeException | Error e) {
+                handshakes.release();
+                closeQuietly(accepted);
+            }
+        }
+    }
+
+    private static void closeQuietly(SocketChannel channel) {
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // refused before anything was read
         }
     }
 
@@ -375,26 +437,56 @@ public final class WeightSender implements AutoCloseable {
                 return;
             }
             Member member = new Member(nextMemberId.getAndIncrement(), connection, hello.name());
-            synchronized (members) {
-                if (closed) {
-                    reject(connection, Reason.CLOSED, JoinRejectedException.Reason.CLOSED, "sender is closing");
-                    return;
-                }
-                if (members.size() >= receivers) {
-                    reject(connection, Reason.GROUP_FULL, JoinRejectedException.Reason.GROUP_FULL,
-                            "all " + receivers + " receiver places are taken");
-                    return;
-                }
+            Reason refusal = reservePlace();
+            if (refusal == Reason.CLOSED) {
+                reject(connection, Reason.CLOSED, JoinRejectedException.Reason.CLOSED, "sender is closing");
+                return;
+            }
+            if (refusal == Reason.GROUP_FULL) {
+                reject(connection, Reason.GROUP_FULL, JoinRejectedException.Reason.GROUP_FULL,
+                        "all " + receivers + " receiver places are taken");
+                return;
+            }
+            boolean added = false;
+            try {
+                // Outside the lock: the plan may take up to the I/O timeout to reach a slow peer.
                 connection.maxFrameBytes(maxFrameBytes);
                 connection.send(new Welcome(member.id, transport.name(), fingerprint, planBytes));
-                members.add(member);
-                members.notifyAll();
+                synchronized (members) {
+                    if (!closed) {
+                        members.add(member);
+                        added = true;
+                    }
+                }
+            } finally {
+                synchronized (members) {
+                    reservedPlaces--;
+                    members.notifyAll();
+                }
+            }
+            if (!added) {
+                connection.close(); // the sender closed meanwhile
+                return;
             }
             connection.start("sync-sender-member-" + member.id, new MemberHandler(member), scheduler);
         } catch (ProtocolException e) {
             reject(connection, Reason.PROTOCOL, JoinRejectedException.Reason.PROTOCOL, e.getMessage());
         } catch (IOException | RuntimeException e) {
             connection.close();
+        }
+    }
+
+    /** Reserves a receiver place for a WELCOME about to be sent; null, or why there is none. */
+    private Reason reservePlace() {
+        synchronized (members) {
+            if (closed) {
+                return Reason.CLOSED;
+            }
+            if (members.size() + reservedPlaces >= receivers) {
+                return Reason.GROUP_FULL;
+            }
+            reservedPlaces++;
+            return null;
         }
     }
 
@@ -503,7 +595,7 @@ public final class WeightSender implements AutoCloseable {
         void throwIfFailed() {
             Failure f = failure.get();
             if (f != null) {
-                throw f.toException("sender", version, null);
+                throw f.toException("sender", 0, version, null);
             }
         }
     }
@@ -516,6 +608,7 @@ public final class WeightSender implements AutoCloseable {
                 return;
             }
             closed = true;
+            members.notifyAll(); // a publish waiting for receivers fails now instead of at its deadline
         }
         try {
             server.close();
@@ -524,20 +617,32 @@ public final class WeightSender implements AutoCloseable {
         }
         ActiveUpdate update = active;
         if (update != null) {
-            update.fail(new Failure(Reason.CLOSED, 0, "sender closed", null));
+            update.fail(new Failure(Reason.CLOSED, 0, "the sender was closed during the update", null));
         }
         synchronized (publishLock) {
-            closeGroup();
-            List<Member> all;
-            synchronized (members) {
-                all = List.copyOf(members);
-                members.clear();
+            try {
+                closeGroup();
+            } finally {
+                releaseMembersAndBuffers();
             }
-            for (Member m : all) {
-                m.connection.close();
-            }
+        }
+    }
+
+    /** The rest of {@link #close()}, done even when closing the group failed. */
+    private void releaseMembersAndBuffers() {
+        List<Member> all;
+        synchronized (members) {
+            all = List.copyOf(members);
+            members.clear();
+        }
+        for (Member m : all) {
+            m.connection.close();
+        }
+        try {
             pipeline.close();
+        } finally {
             scheduler.shutdownNow();
+            deadlines.shutdownNow();
         }
     }
 
@@ -621,6 +726,7 @@ public final class WeightSender implements AutoCloseable {
             return this;
         }
 
+        /** Told of every bucket broadcast, every completed update and every refused join; default: ignores all. */
         public Builder listener(SyncListener listener) {
             this.listener = Objects.requireNonNull(listener, "listener");
             return this;
@@ -650,19 +756,21 @@ public final class WeightSender implements AutoCloseable {
                 throw new IllegalStateException("exactly one of plan(...) or inventory(...) is required");
             }
             BucketPlan resolved = plan != null ? plan : BucketPlanner.plan(inventory, bucketCapBytes);
-            SenderPipeline pipeline;
-            if (transport instanceof NcclTransport nccl) {
-                if (deviceSources == null) {
-                    throw new IllegalStateException("the nccl transport needs deviceSources(...)");
+            SenderPipeline pipeline = switch (transport) {
+                case NcclTransport nccl -> {
+                    if (deviceSources == null) {
+                        throw new IllegalStateException("the nccl transport needs deviceSources(...)");
+                    }
+                    yield new DeviceSenderPipeline(resolved, nccl.device(),
+                            Tensors.resolveDevice(resolved, deviceSources, "source"));
                 }
-                pipeline = new DeviceSenderPipeline(resolved, nccl.device(),
-                        Tensors.resolveDevice(resolved, deviceSources, "source"));
-            } else {
-                if (hostSources == null) {
-                    throw new IllegalStateException("the " + transport.name() + " transport needs hostSources(...)");
+                case HostTcpTransport host -> {
+                    if (hostSources == null) {
+                        throw new IllegalStateException("the " + host.name() + " transport needs hostSources(...)");
+                    }
+                    yield new HostSenderPipeline(resolved, Tensors.resolve(resolved, hostSources, "source"));
                 }
-                pipeline = new HostSenderPipeline(resolved, Tensors.resolve(resolved, hostSources, "source"));
-            }
+            };
             try {
                 return new WeightSender(this, resolved, pipeline);
             } catch (IOException e) {

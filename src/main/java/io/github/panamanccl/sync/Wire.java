@@ -25,10 +25,33 @@ final class Wire {
     private Wire() {
     }
 
-    /** Why something failed or was refused; travels in {@link Reject}, {@link Failed} and {@link Abort}. */
+    /**
+     * Why something failed or was refused; travels in {@link Reject}, {@link Failed} and {@link Abort} as its
+     * {@link #code()}, which is part of the protocol: never renumber, only add.
+     */
     enum Reason {
-        WRONG_TOKEN, PLAN_MISMATCH, GROUP_FULL, PROTOCOL, CLOSED, DEADLINE, PEER_LOST, PEER_ERROR,
-        CORRUPT_BUCKET, APPLICATION_ERROR, GROUP_FAILED, STALE
+        WRONG_TOKEN(1), PLAN_MISMATCH(2), GROUP_FULL(3), PROTOCOL(4), CLOSED(5), DEADLINE(6), PEER_LOST(7),
+        PEER_ERROR(8), CORRUPT_BUCKET(9), APPLICATION_ERROR(10), GROUP_FAILED(11), STALE(12), LOCAL_ERROR(13);
+
+        private final int code;
+
+        Reason(int code) {
+            this.code = code;
+        }
+
+        int code() {
+            return code;
+        }
+
+        /** @throws ProtocolException naming {@code field} when no reason has this code */
+        static Reason ofCode(int code, String field) {
+            for (Reason r : values()) {
+                if (r.code == code) {
+                    return r;
+                }
+            }
+            throw new ProtocolException(field + " " + code + " is not a known reason code");
+        }
     }
 
     sealed interface Message permits Hello, Welcome, Reject, Group, GroupReady, GroupFailed, Begin, Ready, Done,
@@ -98,7 +121,7 @@ final class Wire {
                 }
                 case Reject r -> {
                     out.writeByte(REJECT);
-                    out.writeByte(r.reason().ordinal());
+                    out.writeByte(r.reason().code());
                     writeText(out, r.message());
                 }
                 case Group g -> {
@@ -136,13 +159,13 @@ final class Wire {
                 case Failed f -> {
                     out.writeByte(FAILED);
                     out.writeLong(f.version());
-                    out.writeByte(f.reason().ordinal());
+                    out.writeByte(f.reason().code());
                     writeText(out, f.message());
                 }
                 case Abort a -> {
                     out.writeByte(ABORT);
                     out.writeLong(a.version());
-                    out.writeByte(a.reason().ordinal());
+                    out.writeByte(a.reason().code());
                     out.writeInt(a.failedRank());
                     writeText(out, a.message());
                 }
@@ -237,12 +260,7 @@ final class Wire {
         }
 
         Reason reason(String field) {
-            int code = u8(field);
-            Reason[] all = Reason.values();
-            if (code >= all.length) {
-                throw new ProtocolException(field + " " + code + " is unknown");
-            }
-            return all[code];
+            return Reason.ofCode(u8(field), field);
         }
 
         byte[] bytes(String field, int max) {

@@ -40,7 +40,9 @@
  * {@code ncclCommAbort} that ends the rank's own wait at once); the sender then sends ABORT naming the rank at
  * fault, and each surviving receiver aborts its group on receipt, so every rank throws a typed
  * {@link io.github.panamanccl.sync.UpdateFailedException} promptly, at the latest at the deadline plus a small
- * slack (a receiver waits at most 500 ms for the ABORT to learn the root cause). The same holds while the group
+ * slack (a receiver waits at most 500 ms for the ABORT to learn the root cause). The sender alone decides that an
+ * update is late: it announces the time left rounded up, and a receiver adds a grace of one second, failing on its
+ * own only when the sender has gone silent that long past the deadline. The same holds while the group
  * forms: the group being formed is aborted from the thread that saw the failure (for NCCL an
  * {@code ncclCommAbort} of the communicator still forming, which ends that rank's
  * {@link io.github.panamanccl.NcclCommunicator#awaitReady} at once); a receiver whose own formation fails reports

@@ -1,6 +1,7 @@
 package io.github.panamanccl.sync;
 
 import io.github.panamanccl.CudaEvent;
+import io.github.panamanccl.CudaException;
 import io.github.panamanccl.DeviceBuffer;
 import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.NcclAbortedException;
@@ -28,6 +29,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -100,6 +102,47 @@ class DevicePathFakeCudaTest {
         assertTrue(elapsed >= TimeUnit.MILLISECONDS.toNanos(290) && elapsed < TimeUnit.SECONDS.toNanos(2),
                 "failed after " + elapsed / 1_000_000 + " ms");
         assertEquals(0, FakeNative.ncclLiveComms(), "the communicator was aborted");
+    }
+
+    /** As the demo's per-tensor baseline calls it: no event to wait for and none to record. */
+    @Test
+    void a_broadcast_without_ready_and_done_events_is_enqueued_and_awaited() {
+        Transport.DeviceGroup group = singleRankGroup();
+        DeviceBuffer bucket = DeviceBuffer.allocate(4096);
+        toClose.add(bucket);
+        group.broadcast(bucket, new Transport.BucketTag(1, 0, 2), null, null);
+        group.broadcast(bucket.slice(0, 100), new Transport.BucketTag(1, 1, 2), null, null);
+        group.await(deadline(5000));
+        assertEquals(2, group.collectiveCalls());
+        assertEquals(2, FakeNative.ncclCallCount("ncclBroadcast"));
+        assertEquals(0, FakeNative.cudartCallCount("cudaEventRecord"), "no event was recorded");
+    }
+
+    /**
+     * A CUDA error of this rank's own stream while waiting is a local failure, not a peer's: the group reports
+     * {@code LOCAL}, the update fails with LocalFailureException on this rank (a peer failure on the others), and the
+     * communicator, which NcclCommunicator.await leaves open on a CUDA error, is aborted.
+     */
+    @Test
+    void a_cuda_error_of_the_own_stream_is_a_local_failure_and_aborts_the_communicator() {
+        Transport.DeviceGroup group = singleRankGroup();
+        DeviceBuffer bucket = DeviceBuffer.allocate(64);
+        toClose.add(bucket);
+        group.broadcast(bucket, new Transport.BucketTag(3, 0, 1), null, null);
+        FakeNative.cudartFailNext("cudaStreamQuery", 700); // cudaErrorIllegalAddress
+        TransportException e = assertThrows(TransportException.class, () -> group.await(deadline(5000)));
+        assertEquals(TransportException.Kind.LOCAL, e.kind(), e.getMessage());
+        assertEquals("cudaStreamQuery", assertInstanceOf(CudaException.class, e.getCause()).call());
+        assertTrue(e.getMessage().contains("no peer at fault"), e.getMessage());
+        assertEquals(0, FakeNative.ncclLiveComms(), "the communicator was aborted");
+
+        Failure failure = Failure.of(e, 2);
+        LocalFailureException here = assertInstanceOf(LocalFailureException.class,
+                failure.toException("receiver rank 2", 2, 3, null));
+        assertEquals(2, here.failedRank());
+        PeerFailedException elsewhere = assertInstanceOf(PeerFailedException.class,
+                failure.toException("sender", 0, 3, null));
+        assertEquals(2, elsewhere.failedRank());
     }
 
     @Test
@@ -324,6 +367,33 @@ class DevicePathFakeCudaTest {
             Thread.currentThread().interrupt();
             throw new AssertionError(e);
         }
+    }
+
+    /**
+     * Closing a device pipeline whose copy stream fails to synchronize still frees every buffer, event and stream,
+     * reports that failure, and a second close does nothing.
+     */
+    @ParameterizedTest
+    @EnumSource(CommitMode.class)
+    void device_pipelines_free_everything_even_when_the_copy_stream_fails_to_synchronize(CommitMode mode) {
+        BucketPlan plan = SyncFixtures.plan(1);
+        long[] tensors = Tensors.resolveDevice(plan,
+                DeviceRoundTrip.deviceTensors(plan, SyncFixtures.allocate(plan, arena), toClose), "tensor");
+        long before = FakeNative.cudartLiveAllocations();
+        List<AutoCloseable> pipelines = List.of(new DeviceSenderPipeline(plan, 0, tensors),
+                new DeviceReceiverPipeline(plan, 0, mode, tensors));
+        assertTrue(FakeNative.cudartLiveAllocations() > before);
+        long streamsDestroyed = FakeNative.cudartCallCount("cudaStreamDestroy");
+        for (AutoCloseable pipeline : pipelines) {
+            FakeNative.cudartFailNext("cudaStreamSynchronize", 700); // cudaErrorIllegalAddress
+            CudaException e = assertThrows(CudaException.class, pipeline::close);
+            assertEquals("cudaStreamSynchronize", e.call());
+            long synchronizations = FakeNative.cudartCallCount("cudaStreamSynchronize");
+            assertDoesNotThrow(pipeline::close, "idempotent");
+            assertEquals(synchronizations, FakeNative.cudartCallCount("cudaStreamSynchronize"), "closed once");
+        }
+        assertEquals(before, FakeNative.cudartLiveAllocations(), "every device buffer was freed");
+        assertEquals(streamsDestroyed + 2, FakeNative.cudartCallCount("cudaStreamDestroy"), "both copy streams");
     }
 
     @ParameterizedTest

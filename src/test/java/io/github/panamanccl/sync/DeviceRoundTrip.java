@@ -154,7 +154,7 @@ final class DeviceRoundTrip {
             copyToHost(destinations, hostResult);
             if (mode == CommitMode.STAGED) {
                 assertTrue(SyncFixtures.firstMismatch(plan, hostResult, 7) != null, "staged: untouched until applied");
-                receiver.applyStaged(7, deadline(10_000));
+                receiver.applyStaged(7, deadline(10_000), () -> { });
                 copyToHost(destinations, hostResult);
             }
         }

@@ -136,6 +136,35 @@ class HostTcpTransportTest {
         }
     }
 
+    /**
+     * A peer that connects to the data port and sends nothing: the legitimate receiver still joins long before the
+     * deadline, and the silent connection is closed once the group has formed.
+     */
+    @Test
+    void a_silent_connection_neither_delays_nor_breaks_the_group_and_is_closed() throws Exception {
+        Transport t = Transport.hostTcp();
+        try (ExecutorService pool = Executors.newSingleThreadExecutor();
+             Transport.Rendezvous rv = t.openRendezvous(LOOPBACK, 2)) {
+            byte[] bytes = rv.bytes();
+            int port = java.nio.ByteBuffer.wrap(bytes).getInt();
+            try (java.net.Socket silent = new java.net.Socket(LOOPBACK, port)) {
+                silent.setSoTimeout(10_000);
+                Future<Transport.Group> member = pool.submit(() -> {
+                    // the silent peer is accepted first: it is in the backlog before this receiver connects
+                    return join(t, bytes, 1, 2, deadline(20_000));
+                });
+                long start = System.nanoTime();
+                try (Transport.Group root = rv.awaitGroup(deadline(20_000)); Transport.Group joined = member.get()) {
+                    long elapsed = System.nanoTime() - start;
+                    assertEquals(2, root.worldSize());
+                    assertEquals(1, joined.rank());
+                    assertTrue(elapsed < TimeUnit.SECONDS.toNanos(4), "formed after " + elapsed / 1_000_000 + " ms");
+                    assertEquals(-1, silent.getInputStream().read(), "the silent connection was closed");
+                }
+            }
+        }
+    }
+
     @Test
     void an_abort_from_another_thread_ends_the_root_s_wait_for_receivers_at_once() throws Exception {
         try (Transport.Rendezvous rv = Transport.hostTcp().openRendezvous(LOOPBACK, 3)) {

@@ -16,8 +16,12 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -236,6 +240,215 @@ class InProcessSyncTest {
                 assertEquals(2, accepted.get().orElseThrow().version());
                 assertNull(SyncFixtures.firstMismatch(plan, destinations, 2));
             }
+        }
+    }
+
+    /**
+     * The sender decides when an update is late: a relay takes 600 ms off the deadline BEGIN announces (as rounding,
+     * a slow clock or a late read would, only more), and the receiver's application hangs on its first bucket. The
+     * sender still fails exactly at its own deadline with UpdateDeadlineException, not earlier and not with a broken
+     * pipe from a receiver that gave up first, and the receiver reports the sender's deadline too.
+     */
+    @Test
+    void the_sender_decides_the_deadline_even_when_a_receiver_counts_it_from_earlier() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        CountDownLatch release = new CountDownLatch(1);
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newSingleThreadExecutor()) {
+            try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
+                    .receivers(1).token(SyncFixtures.TOKEN).start();
+                 ControlProxy proxy = new ControlProxy(sender.port());
+                 WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", proxy.port())
+                         .token(SyncFixtures.TOKEN).commitMode(CommitMode.IN_PLACE)
+                         .deliverTo(bucket -> release.await()).join(Duration.ofSeconds(5))) {
+                proxy.rewriteFromSender(message -> message instanceof Wire.Begin b
+                        ? new Wire.Begin(b.epoch(), b.version(), b.fingerprint(), Math.max(1, b.deadlineMillis() - 600))
+                        : message);
+                Future<UpdateFailedException> atReceiver = pool.submit(
+                        () -> assertThrows(UpdateFailedException.class, () -> receiver.awaitUpdate(Duration.ofSeconds(20))));
+                Duration deadline = Duration.ofMillis(1500);
+                long start = System.nanoTime();
+                UpdateFailedException atSender = assertThrows(UpdateFailedException.class,
+                        () -> sender.publish(1, deadline));
+                long elapsed = System.nanoTime() - start;
+                assertInstanceOf(UpdateDeadlineException.class, atSender, atSender.toString());
+                assertEquals(UpdateFailedException.UNKNOWN_RANK, atSender.failedRank(), "the sender's own watchdog");
+                assertTrue(elapsed >= deadline.toNanos(), "the sender failed after " + elapsed / 1_000_000 + " ms");
+                UpdateFailedException received = atReceiver.get(10, TimeUnit.SECONDS); // the application still hangs
+                assertInstanceOf(UpdateDeadlineException.class, received, received.toString());
+                assertTrue(received.getMessage().contains("sender aborted"), received.getMessage());
+            } finally {
+                release.countDown();
+            }
+        }
+    }
+
+    /** close() while a publish waits for receivers that never come: both end promptly, not at the deadline. */
+    @Test
+    void closing_the_sender_ends_a_publish_waiting_for_receivers_at_once() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        try (Arena arena = Arena.ofShared()) {
+            WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
+                    .receivers(1).token(SyncFixtures.TOKEN).start();
+            CompletableFuture<RuntimeException> thrown = new CompletableFuture<>();
+            Thread publishing = Thread.ofPlatform().start(() -> thrown.complete(
+                    assertThrows(RuntimeException.class, () -> sender.publish(1, Duration.ofSeconds(30)))));
+            long waitingSince = System.nanoTime();
+            while (publishing.getState() != Thread.State.TIMED_WAITING) { // inside the wait for receivers
+                assertTrue(System.nanoTime() - waitingSince < TimeUnit.SECONDS.toNanos(10), publishing.getState().name());
+                Thread.onSpinWait();
+            }
+            long start = System.nanoTime();
+            sender.close();
+            long closing = System.nanoTime() - start;
+            RuntimeException e = thrown.get(5, TimeUnit.SECONDS);
+            assertTrue(closing < TimeUnit.SECONDS.toNanos(5), "close() took " + closing / 1_000_000 + " ms");
+            UpdateFailedException failed = assertInstanceOf(UpdateFailedException.class, e, e.toString());
+            assertEquals(UpdateFailedException.class, failed.getClass(), "not a peer's failure: " + failed);
+            assertEquals(1, failed.version());
+            assertTrue(failed.getMessage().contains("the sender was closed"), failed.getMessage());
+        }
+    }
+
+    /**
+     * The sender's listener takes longer than the deadline to handle a successful update. The update's deadline
+     * watchdog must not fire meanwhile and abort the group, which the next publish would reuse and fail on.
+     */
+    @Test
+    void a_listener_slower_than_the_deadline_does_not_spoil_the_group_for_the_next_update() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        Duration deadline = Duration.ofSeconds(1);
+        AtomicLong firstStart = new AtomicLong();
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newSingleThreadExecutor()) {
+            Map<String, MemorySegment> sources = SyncFixtures.allocate(plan, arena);
+            Map<String, MemorySegment> destinations = SyncFixtures.allocate(plan, arena);
+            try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(sources).receivers(1)
+                    .token(SyncFixtures.TOKEN).listener(new SyncListener() {
+                        @Override
+                        public void onUpdate(UpdateReport report) {
+                            if (report.version() == 1) { // outlive update 1's deadline (and its watchdog)
+                                long until = firstStart.get() + deadline.toNanos() + TimeUnit.MILLISECONDS.toNanos(300);
+                                for (long left; (left = until - System.nanoTime()) > 0; ) {
+                                    LockSupport.parkNanos(left);
+                                }
+                            }
+                        }
+                    }).start();
+                 WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", sender.port())
+                         .token(SyncFixtures.TOKEN).scatterInto(destinations).join(Duration.ofSeconds(5))) {
+                for (long version = 1; version <= 2; version++) {
+                    SyncFixtures.fill(plan, sources, version);
+                    Future<Optional<UpdateReport>> received = pool.submit(() -> receiver.awaitUpdate(Duration.ofSeconds(20)));
+                    firstStart.compareAndSet(0, System.nanoTime());
+                    assertEquals(version, sender.publish(version, version == 1 ? deadline : Duration.ofSeconds(20)).version());
+                    assertEquals(version, received.get().orElseThrow().version());
+                    assertNull(SyncFixtures.firstMismatch(plan, destinations, version));
+                }
+                assertTrue(System.nanoTime() - firstStart.get() > deadline.toNanos(), "update 1's deadline has passed");
+            }
+        }
+    }
+
+    /**
+     * A staged receiver whose application is still applying the first staged bucket when the sender gives up on the
+     * update: it must not go on to commit (and acknowledge) what the sender aborted. It stops before the next bucket,
+     * reports the sender's deadline, and its state is TORN, since the first bucket was applied.
+     */
+    @Test
+    void a_staged_receiver_stops_applying_an_update_the_sender_aborted_and_reports_it_torn() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        Duration deadline = Duration.ofMillis(500);
+        AtomicLong start = new AtomicLong();
+        List<Integer> applied = new CopyOnWriteArrayList<>();
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newSingleThreadExecutor()) {
+            try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
+                    .receivers(1).token(SyncFixtures.TOKEN).start();
+                 WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", sender.port())
+                         .token(SyncFixtures.TOKEN).commitMode(CommitMode.STAGED).deliverTo(bucket -> {
+                             applied.add(bucket.index());
+                             if (bucket.index() == 0) { // slow: past the sender's deadline and the receiver's grace
+                                 long until = start.get() + deadline.toNanos() + WeightReceiver.DEADLINE_GRACE_NANOS
+                                         + TimeUnit.MILLISECONDS.toNanos(200);
+                                 for (long left; (left = until - System.nanoTime()) > 0; ) {
+                                     LockSupport.parkNanos(left);
+                                 }
+                             }
+                         }).join(Duration.ofSeconds(5))) {
+                Future<UpdateFailedException> atReceiver = pool.submit(
+                        () -> assertThrows(UpdateFailedException.class, () -> receiver.awaitUpdate(Duration.ofSeconds(20))));
+                start.set(System.nanoTime());
+                assertThrows(UpdateDeadlineException.class, () -> sender.publish(1, deadline));
+                UpdateFailedException e = atReceiver.get(10, TimeUnit.SECONDS);
+                assertInstanceOf(UpdateDeadlineException.class, e, e.toString());
+                assertEquals(List.of(0), applied, "nothing applied after the sender's deadline");
+                ReceiverState.Torn torn = assertInstanceOf(ReceiverState.Torn.class, receiver.state());
+                assertEquals(1, torn.failedVersion());
+                assertEquals(Optional.of(torn), e.receiverState());
+            }
+        }
+    }
+
+    /**
+     * Unauthenticated peers that connect to the control port and say nothing: while fewer than the handshake bound,
+     * a legitimate receiver still joins at once; beyond it, a further connection is closed on arrival instead of
+     * getting a thread of its own.
+     */
+    @Test
+    void idle_control_connections_do_not_keep_a_receiver_out_and_are_bounded() throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        List<java.net.Socket> idle = new ArrayList<>();
+        try (Arena arena = Arena.ofShared();
+             WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
+                     .receivers(1).token(SyncFixtures.TOKEN).ioTimeout(Duration.ofSeconds(20)).start()) {
+            for (int i = 0; i < WeightSender.MAX_HANDSHAKES - 1; i++) {
+                idle.add(new java.net.Socket("127.0.0.1", sender.port()));
+            }
+            try (WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", sender.port())
+                    .token(SyncFixtures.TOKEN).deliverTo(bucket -> { }).join(Duration.ofSeconds(5))) {
+                assertEquals(plan.fingerprint(), receiver.plan().fingerprint());
+                assertEquals(1, sender.connectedReceivers());
+            }
+            idle.add(new java.net.Socket("127.0.0.1", sender.port())); // takes the last handshake slot
+            try (java.net.Socket refused = new java.net.Socket("127.0.0.1", sender.port())) {
+                refused.setSoTimeout(10_000);
+                assertEquals(-1, refused.getInputStream().read(), "closed on arrival, not read from");
+            }
+        } finally {
+            for (java.net.Socket socket : idle) {
+                socket.close();
+            }
+        }
+    }
+
+    /**
+     * join(timeout) bounds the whole join, not only the connect: a sender that accepts and never answers fails it
+     * by the timeout (the I/O timeout is far longer); a WELCOME whose plan does not decode is the sender's protocol
+     * error, naming the field; a timeout that is not positive is refused.
+     */
+    @Test
+    void join_is_bounded_by_its_timeout_and_a_bad_plan_is_a_protocol_error() throws Exception {
+        WeightReceiver.Builder builder = WeightReceiver.builder().token(SyncFixtures.TOKEN).deliverTo(bucket -> { })
+                .ioTimeout(Duration.ofSeconds(30));
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 4, java.net.InetAddress.getLoopbackAddress())) {
+            builder.sender("127.0.0.1", silent.getLocalPort());
+            long start = System.nanoTime();
+            assertThrows(ConnectionLostException.class, () -> builder.join(Duration.ofMillis(300)));
+            long elapsed = System.nanoTime() - start;
+            assertTrue(elapsed < TimeUnit.SECONDS.toNanos(5), "join gave up after " + elapsed / 1_000_000 + " ms");
+        }
+        assertThrows(IllegalArgumentException.class, () -> builder.join(Duration.ZERO));
+        assertThrows(IllegalArgumentException.class, () -> builder.join(Duration.ofSeconds(-1)));
+
+        BucketPlan plan = SyncFixtures.plan(1);
+        try (Arena arena = Arena.ofShared();
+             WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
+                     .receivers(1).token(SyncFixtures.TOKEN).start();
+             ControlProxy proxy = new ControlProxy(sender.port())) {
+            proxy.rewriteFromSender(message -> message instanceof Wire.Welcome w ? new Wire.Welcome(w.memberId(),
+                    w.transport(), w.fingerprint(), java.util.Arrays.copyOf(w.plan(), w.plan().length / 2)) : message);
+            builder.sender("127.0.0.1", proxy.port());
+            ProtocolException e = assertThrows(ProtocolException.class, () -> builder.join(Duration.ofSeconds(5)));
+            assertTrue(e.getMessage().startsWith("welcome.plan is not a valid bucket plan: field "), e.getMessage());
+            assertInstanceOf(io.github.panamanccl.bucket.PlanFormatException.class, e.getCause());
         }
     }
 }

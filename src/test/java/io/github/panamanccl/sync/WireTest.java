@@ -76,6 +76,29 @@ class WireTest {
                 .startsWith("hello.magic"));
     }
 
+    /** Reasons travel as fixed codes, not enum positions: every one round-trips, and the codes never move. */
+    @Test
+    void reasons_travel_as_fixed_codes_and_an_unknown_code_is_a_protocol_error() {
+        java.util.Set<Integer> codes = new java.util.HashSet<>();
+        for (Wire.Reason reason : Wire.Reason.values()) {
+            assertTrue(codes.add(reason.code()), "code " + reason.code() + " used twice");
+            Wire.Failed back = (Wire.Failed) Wire.decode(Wire.encode(new Wire.Failed(1, reason, "")));
+            assertEquals(reason, back.reason());
+        }
+        assertEquals(1, Wire.Reason.WRONG_TOKEN.code());
+        assertEquals(6, Wire.Reason.DEADLINE.code());
+        assertEquals(13, Wire.Reason.LOCAL_ERROR.code());
+        byte[] reject = Wire.encode(new Wire.Reject(Wire.Reason.DEADLINE, "late"));
+        assertEquals(6, reject[1], "the code follows the message type byte");
+
+        for (int unknown : new int[] {0, 14, 255}) {
+            byte[] abort = Wire.encode(new Wire.Abort(9, Wire.Reason.PEER_LOST, 1, "x"));
+            abort[1 + 8] = (byte) unknown; // after the type byte and the version
+            ProtocolException e = assertThrows(ProtocolException.class, () -> Wire.decode(abort));
+            assertEquals("abort.reason " + unknown + " is not a known reason code", e.getMessage());
+        }
+    }
+
     @Test
     void a_receiver_refuses_a_plan_frame_larger_than_its_limit() {
         List<TensorSpec> many = new java.util.ArrayList<>();
