@@ -1,18 +1,8 @@
 package io.github.panamanccl.cli;
 
-import java.net.InetAddress;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 import io.github.panamanccl.bucket.BucketPlan;
-import io.github.panamanccl.sync.SyncException;
-import io.github.panamanccl.sync.Transport;
 
 /**
  * A sender and receivers in this process, each rank with its own copy of every tensor, that sync the model
@@ -64,36 +54,4 @@ public interface DemoCluster extends AutoCloseable {
 
     @Override
     void close();
-
-    /** Results of every task; the first failure is rethrown (unchecked ones as they are). */
-    static <T> List<T> awaitAll(List<Future<T>> tasks, Duration deadline) {
-        List<T> results = new ArrayList<>(tasks.size());
-        long deadlineNanos = System.nanoTime() + deadline.toNanos();
-        for (Future<T> task : tasks) {
-            try {
-                results.add(task.get(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS));
-            } catch (ExecutionException e) {
-                throw e.getCause() instanceof RuntimeException unchecked ? unchecked
-                        : new SyncException("receiver failed: " + e.getCause(), e.getCause());
-            } catch (TimeoutException e) {
-                throw new SyncException("a receiver did not finish within " + deadline, e);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new SyncException("interrupted while waiting for the receivers", e);
-            }
-        }
-        return results;
-    }
-
-    /** A receiver's part of forming a per-tensor group: joins and waits until every rank has joined. */
-    static Transport.Group joinGroup(Transport transport, byte[] rendezvous, InetAddress sender, int rank,
-                                     int worldSize, long deadlineNanos) {
-        try (Transport.PendingGroup pending = transport.join(rendezvous, sender, rank, worldSize)) {
-            return pending.awaitGroup(deadlineNanos);
-        }
-    }
-
-    static void cancelAll(List<? extends Future<?>> tasks) {
-        tasks.forEach(task -> task.cancel(true));
-    }
 }

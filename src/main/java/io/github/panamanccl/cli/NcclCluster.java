@@ -2,11 +2,8 @@ package io.github.panamanccl.cli;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.net.InetAddress;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -21,10 +18,7 @@ import io.github.panamanccl.DeviceBuffer;
 import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.TensorSpec;
-import io.github.panamanccl.sync.CommitMode;
-import io.github.panamanccl.sync.SyncException;
 import io.github.panamanccl.sync.Transport;
-import io.github.panamanccl.sync.UpdateReport;
 import io.github.panamanccl.sync.WeightReceiver;
 import io.github.panamanccl.sync.WeightSender;
 
@@ -43,18 +37,20 @@ final class NcclCluster implements DemoCluster {
     private final List<ExecutorService> receiverThreads = new ArrayList<>();
     private final ProgressRelay bucketProgress = new ProgressRelay();
     private final long largestTensor;
+    private final PerTensorGroup<Transport.DeviceGroup> perTensorGroup;
     private WeightSender sender;
-    private Transport.DeviceGroup perTensorRoot;
-    private final List<Transport.DeviceGroup> perTensorMembers = new ArrayList<>();
 
-    private NcclCluster(List<TensorSpec> tensors, Duration deadline) {
+    private NcclCluster(List<TensorSpec> tensors, int receiverCount, Duration deadline) {
         this.tensors = List.copyOf(tensors);
         this.deadline = deadline;
         this.largestTensor = this.tensors.stream().mapToLong(TensorSpec::byteSize).max().orElse(0);
+        // Rank r is GPU r: the sender on GPU 0, receiver r (rank r + 1) on its thread bound to GPU r + 1.
+        this.perTensorGroup = new PerTensorGroup<>(Transport.DeviceGroup.class, Transport::nccl,
+                this::receiverThread, receiverCount, deadline);
     }
 
     static NcclCluster start(List<TensorSpec> tensors, long bucketBytes, int receiverCount, Duration deadline) {
-        NcclCluster cluster = new NcclCluster(tensors, deadline);
+        NcclCluster cluster = new NcclCluster(tensors, receiverCount, deadline);
         try {
             Cuda.setDevice(0);
             cluster.senderTensors.addAll(allocate(cluster.tensors));
@@ -66,10 +62,10 @@ final class NcclCluster implements DemoCluster {
                             task.run();
                         }));
                 cluster.receiverThreads.add(thread);
-                cluster.receiverTensors.add(DemoCluster.awaitAll(List.of(thread.submit(() -> allocate(cluster.tensors))),
+                cluster.receiverTensors.add(ClusterSteps.awaitAll(List.of(thread.submit(() -> allocate(cluster.tensors))),
                         deadline).getFirst());
             }
-            String token = HexFormat.of().formatHex(new SecureRandom().generateSeed(16));
+            String token = ClusterSteps.newToken();
             cluster.sender = WeightSender.builder()
                     .inventory(cluster.tensors, bucketBytes)
                     .deviceSources(byName(cluster.tensors, cluster.senderTensors))
@@ -79,12 +75,7 @@ final class NcclCluster implements DemoCluster {
                     .listener(cluster.bucketProgress)
                     .start();
             for (int r = 0; r < receiverCount; r++) {
-                cluster.receivers.add(WeightReceiver.builder()
-                        .sender(InetAddress.getLoopbackAddress().getHostAddress(), cluster.sender.port())
-                        .token(token)
-                        .name("receiver-gpu" + (r + 1))
-                        .expectPlan(cluster.sender.plan().fingerprint())
-                        .commitMode(CommitMode.IN_PLACE)
+                cluster.receivers.add(ClusterSteps.receiverOf(cluster.sender, token, "receiver-gpu" + (r + 1))
                         .transport(Transport.nccl(r + 1))
                         .scatterIntoDevice(byName(cluster.tensors, cluster.receiverTensors.get(r)))
                         .join(deadline));
@@ -118,53 +109,39 @@ final class NcclCluster implements DemoCluster {
 
     @Override
     public SyncResult syncBucketed(long version, Progress progress) {
-        List<Future<UpdateReport>> received = new ArrayList<>();
-        for (int r = 0; r < receivers.size(); r++) {
-            WeightReceiver receiver = receivers.get(r);
-            received.add(receiverThreads.get(r).submit(() -> receiver.awaitUpdate(deadline)
-                    .orElseThrow(() -> new SyncException("no update began within " + deadline))));
-        }
-        bucketProgress.start(progress, plan().totalBucketBytes());
-        try {
-            long start = System.nanoTime();
-            UpdateReport report = sender.publish(version, deadline);
-            DemoCluster.awaitAll(received, deadline);
-            double seconds = (System.nanoTime() - start) / 1e9;
-            return new SyncResult(version, report.bytes(), report.buckets(), report.collectiveCalls(), seconds);
-        } finally {
-            bucketProgress.stop();
-            DemoCluster.cancelAll(received);
-        }
+        return ClusterSteps.syncBucketed(sender, receivers, this::receiverThread, bucketProgress, version, progress, deadline);
     }
 
     @Override
     public SyncResult syncPerTensor(long version, Progress progress) {
-        formPerTensorGroup();
+        // The sender's rank, on GPU 0: forms the group's root and enqueues the root's broadcasts.
+        Cuda.setDevice(0);
+        perTensorGroup.formIfAbsent();
         long deadlineNanos = System.nanoTime() + deadline.toNanos();
         int count = tensors.size();
         List<Future<Void>> received = new ArrayList<>();
-        for (int r = 0; r < perTensorMembers.size(); r++) {
-            Transport.DeviceGroup member = perTensorMembers.get(r);
+        for (int r = 0; r < receivers.size(); r++) {
+            Transport.DeviceGroup member = perTensorGroup.member(r);
             List<DeviceBuffer> destination = receiverTensors.get(r);
-            received.add(receiverThreads.get(r).submit(() -> {
+            received.add(receiverThread(r).submit(() -> {
                 broadcastAll(member, destination, version, Progress.NONE);
                 member.await(deadlineNanos);
                 return null;
             }));
         }
         try {
-            Cuda.setDevice(0);
             long start = System.nanoTime();
-            broadcastAll(perTensorRoot, senderTensors, version, progress);
-            perTensorRoot.await(deadlineNanos);
-            DemoCluster.awaitAll(received, deadline);
+            Transport.DeviceGroup root = perTensorGroup.root();
+            broadcastAll(root, senderTensors, version, progress);
+            root.await(deadlineNanos);
+            ClusterSteps.awaitAll(received, deadline);
             double seconds = (System.nanoTime() - start) / 1e9;
             return new SyncResult(version, plan().totalTensorBytes(), 0, count, seconds);
         } catch (RuntimeException e) {
-            abortPerTensorGroup();
+            perTensorGroup.abort();
             throw e;
         } finally {
-            DemoCluster.cancelAll(received);
+            ClusterSteps.cancelAll(received);
         }
     }
 
@@ -185,18 +162,9 @@ final class NcclCluster implements DemoCluster {
         List<Future<Optional<String>>> checks = new ArrayList<>();
         for (int r = 0; r < receivers.size(); r++) {
             List<DeviceBuffer> destination = receiverTensors.get(r);
-            checks.add(receiverThreads.get(r).submit(() -> firstMismatch(destination, expectedChecksums)));
+            checks.add(receiverThread(r).submit(() -> firstMismatch(destination, expectedChecksums)));
         }
-        int verified = 0;
-        Optional<String> firstMismatch = Optional.empty();
-        for (Optional<String> mismatch : DemoCluster.awaitAll(checks, deadline)) {
-            if (mismatch.isEmpty()) {
-                verified++;
-            } else if (firstMismatch.isEmpty()) {
-                firstMismatch = mismatch;
-            }
-        }
-        return new Verification(verified, receivers.size(), firstMismatch);
+        return ClusterSteps.verification(checks, deadline);
     }
 
     private Optional<String> firstMismatch(List<DeviceBuffer> destination, int[] expected) {
@@ -213,43 +181,9 @@ final class NcclCluster implements DemoCluster {
         return Optional.empty();
     }
 
-    private void formPerTensorGroup() {
-        if (perTensorRoot != null) {
-            return;
-        }
-        int worldSize = receivers.size() + 1;
-        InetAddress loopback = InetAddress.getLoopbackAddress();
-        long deadlineNanos = System.nanoTime() + deadline.toNanos();
-        Cuda.setDevice(0);
-        try (Transport.Rendezvous rendezvous = Transport.nccl(0).openRendezvous(loopback, worldSize)) {
-            byte[] bytes = rendezvous.bytes();
-            List<Future<Transport.Group>> joined = new ArrayList<>();
-            for (int rank = 1; rank < worldSize; rank++) {
-                int memberRank = rank;
-                joined.add(receiverThreads.get(rank - 1).submit(() ->
-                        DemoCluster.joinGroup(Transport.nccl(memberRank), bytes, loopback, memberRank, worldSize, deadlineNanos)));
-            }
-            perTensorRoot = (Transport.DeviceGroup) rendezvous.awaitGroup(deadlineNanos);
-            for (Transport.Group member : DemoCluster.awaitAll(joined, deadline)) {
-                perTensorMembers.add((Transport.DeviceGroup) member);
-            }
-        } catch (RuntimeException e) {
-            abortPerTensorGroup();
-            throw e;
-        }
-    }
-
-    private void abortPerTensorGroup() {
-        if (perTensorRoot != null) {
-            perTensorRoot.abort();
-            perTensorRoot.close();
-        }
-        perTensorMembers.forEach(member -> {
-            member.abort();
-            member.close();
-        });
-        perTensorRoot = null;
-        perTensorMembers.clear();
+    /** Receiver {@code r}'s own thread, bound to its GPU. */
+    private ExecutorService receiverThread(int receiver) {
+        return receiverThreads.get(receiver);
     }
 
     private static List<DeviceBuffer> allocate(List<TensorSpec> tensors) {
@@ -275,7 +209,7 @@ final class NcclCluster implements DemoCluster {
 
     @Override
     public void close() {
-        abortPerTensorGroup();
+        perTensorGroup.abort();
         receivers.forEach(WeightReceiver::close);
         receivers.clear();
         if (sender != null) {
