@@ -271,7 +271,10 @@ class InProcessSyncTest {
                         () -> sender.publish(1, deadline));
                 long elapsed = System.nanoTime() - start;
                 assertInstanceOf(UpdateDeadlineException.class, atSender, atSender.toString());
-                assertEquals(UpdateFailedException.UNKNOWN_RANK, atSender.failedRank(), "the sender's own watchdog");
+                // The sender's watchdog and its wait for the late receiver's reply both see the deadline; either may
+                // report it first (the latter names the receiver it waited for). Neither is a receiver giving up.
+                assertTrue(atSender.failedRank() == UpdateFailedException.UNKNOWN_RANK || atSender.failedRank() == 1,
+                        atSender.toString());
                 assertTrue(elapsed >= deadline.toNanos(), "the sender failed after " + elapsed / 1_000_000 + " ms");
                 UpdateFailedException received = atReceiver.get(10, TimeUnit.SECONDS); // the application still hangs
                 assertInstanceOf(UpdateDeadlineException.class, received, received.toString());
