@@ -2,11 +2,9 @@ package io.github.panamanccl;
 
 import io.github.panamanccl.internal.cuda.CudaRuntimeApi;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 /**
@@ -28,12 +26,8 @@ public final class CudaEvent implements AutoCloseable {
     public static CudaEvent create(boolean timing) {
         Cuda.ensureRuntime();
         int flags = timing ? CudaRuntimeApi.cudaEventDefault() : CudaRuntimeApi.cudaEventDisableTiming();
-        long event;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocateFrom(ADDRESS, MemorySegment.NULL);
-            NativeResults.checkCuda("cudaEventCreateWithFlags", CudaRuntimeApi.cudaEventCreateWithFlags(out, flags));
-            event = out.get(ADDRESS, 0).address();
-        }
+        long event = OutSlot.cudaPointer("cudaEventCreateWithFlags",
+                out -> CudaRuntimeApi.cudaEventCreateWithFlags(out, flags));
         return new CudaEvent(new NativeHandle("CudaEvent[0x" + Long.toHexString(event) + (timing ? ", timing]" : "]"),
                 event, 0, CudaEvent::destroy));
     }
@@ -62,12 +56,10 @@ public final class CudaEvent implements AutoCloseable {
     public static float elapsedMillis(CudaEvent start, CudaEvent end) {
         Objects.requireNonNull(start, "start");
         Objects.requireNonNull(end, "end");
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment millis = arena.allocateFrom(JAVA_FLOAT, 0f);
-            NativeResults.checkCuda("cudaEventElapsedTime",
-                    CudaRuntimeApi.cudaEventElapsedTime(millis, start.handle(), end.handle()));
-            return millis.get(JAVA_FLOAT, 0);
-        }
+        MemorySegment millis = OutSlot.zeroed(JAVA_FLOAT.byteSize());
+        NativeResults.checkCuda("cudaEventElapsedTime",
+                CudaRuntimeApi.cudaEventElapsedTime(millis, start.handle(), end.handle()));
+        return millis.get(JAVA_FLOAT, 0);
     }
 
     /** The cudaEvent_t, tied to this event's lifetime; for this package's native calls. */

@@ -2,11 +2,8 @@ package io.github.panamanccl;
 
 import io.github.panamanccl.internal.cuda.CudaRuntimeApi;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
-
-import static java.lang.foreign.ValueLayout.ADDRESS;
 
 /**
  * A CUDA stream created with cudaStreamNonBlocking (it does not synchronise with the legacy default
@@ -22,13 +19,8 @@ public final class CudaStream implements AutoCloseable {
     /** cudaStreamCreateWithFlags(cudaStreamNonBlocking) on the current device. */
     public static CudaStream create() {
         Cuda.ensureRuntime();
-        long stream;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocateFrom(ADDRESS, MemorySegment.NULL);
-            NativeResults.checkCuda("cudaStreamCreateWithFlags",
-                    CudaRuntimeApi.cudaStreamCreateWithFlags(out, CudaRuntimeApi.cudaStreamNonBlocking()));
-            stream = out.get(ADDRESS, 0).address();
-        }
+        long stream = OutSlot.cudaPointer("cudaStreamCreateWithFlags",
+                out -> CudaRuntimeApi.cudaStreamCreateWithFlags(out, CudaRuntimeApi.cudaStreamNonBlocking()));
         return new CudaStream(new NativeHandle("CudaStream[0x" + Long.toHexString(stream) + "]", stream, 0,
                 CudaStream::destroy));
     }

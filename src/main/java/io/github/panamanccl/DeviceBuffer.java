@@ -6,8 +6,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
-
 /**
  * Device memory from cudaMalloc, freed by {@link #close()} (idempotent). Java never dereferences it:
  * data moves only through the copy methods, which check bounds before any native call.
@@ -28,12 +26,7 @@ public final class DeviceBuffer implements DeviceMemory, AutoCloseable {
             throw new IllegalArgumentException("bytes must be positive: " + bytes);
         }
         Cuda.ensureRuntime();
-        long address;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment pointer = arena.allocateFrom(ADDRESS, MemorySegment.NULL);
-            NativeResults.checkCuda("cudaMalloc", CudaRuntimeApi.cudaMalloc(pointer, bytes));
-            address = pointer.get(ADDRESS, 0).address();
-        }
+        long address = OutSlot.cudaPointer("cudaMalloc", out -> CudaRuntimeApi.cudaMalloc(out, bytes));
         String description = "DeviceBuffer[0x" + Long.toHexString(address) + ", " + bytes + " bytes]";
         return new DeviceBuffer(new NativeHandle(description, address, 0, DeviceBuffer::free), bytes);
     }

@@ -2,6 +2,9 @@ package io.github.panamanccl;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.function.ToIntFunction;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
 
 /**
  * Per-thread native scratch for the out-parameters of short queries, so that a query allocates nothing per call
@@ -24,5 +27,15 @@ final class OutSlot {
         MemorySegment slot = SLOT.get();
         slot.asSlice(0, bytes).fill((byte) 0);
         return slot;
+    }
+
+    /**
+     * Calls a CUDA function whose out-parameter is a pointer ({@code void**}, {@code cudaStream_t*}, ...) with this
+     * thread's slot, checks its result and returns the pointer it wrote, as an address.
+     */
+    static long cudaPointer(String call, ToIntFunction<MemorySegment> function) {
+        MemorySegment out = zeroed(ADDRESS.byteSize());
+        NativeResults.checkCuda(call, function.applyAsInt(out));
+        return out.get(ADDRESS, 0).address();
     }
 }

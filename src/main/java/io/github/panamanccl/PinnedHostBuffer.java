@@ -2,10 +2,7 @@ package io.github.panamanccl;
 
 import io.github.panamanccl.internal.cuda.CudaRuntimeApi;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-
-import static java.lang.foreign.ValueLayout.ADDRESS;
 
 /**
  * Page-locked host memory from cudaMallocHost: readable and writable from Java through {@link #segment()},
@@ -27,12 +24,7 @@ public final class PinnedHostBuffer implements AutoCloseable {
             throw new IllegalArgumentException("bytes must be positive: " + bytes);
         }
         Cuda.ensureRuntime();
-        long address;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment pointer = arena.allocateFrom(ADDRESS, MemorySegment.NULL);
-            NativeResults.checkCuda("cudaMallocHost", CudaRuntimeApi.cudaMallocHost(pointer, bytes));
-            address = pointer.get(ADDRESS, 0).address();
-        }
+        long address = OutSlot.cudaPointer("cudaMallocHost", out -> CudaRuntimeApi.cudaMallocHost(out, bytes));
         String description = "PinnedHostBuffer[0x" + Long.toHexString(address) + ", " + bytes + " bytes]";
         return new PinnedHostBuffer(new NativeHandle(description, address, bytes, PinnedHostBuffer::free), bytes);
     }
