@@ -319,6 +319,29 @@ cudaError_t cudaGetLastError(void) {
 
 /* ---- memory ---- */
 
+/* Host memory posing as device or pinned memory, aligned like cudaMalloc's, and tracked by kind. */
+static cudaError_t allocate_block(void **out, size_t size, enum block_kind kind) {
+  if (size > FAKE_TOTAL_MEMORY) return fail(cudaErrorMemoryAllocation);
+  size_t rounded = size == 0 ? DEVICE_ALIGNMENT
+                             : (size + DEVICE_ALIGNMENT - 1) / DEVICE_ALIGNMENT * DEVICE_ALIGNMENT;
+  void *memory = aligned_alloc(DEVICE_ALIGNMENT, rounded);
+  if (memory == NULL) return fail(cudaErrorMemoryAllocation);
+  cudaError_t added = add_block(memory, size, kind);
+  if (added != cudaSuccess) {
+    free(memory);
+    return added;
+  }
+  *out = memory;
+  return cudaSuccess;
+}
+
+static cudaError_t free_block(void *ptr, enum block_kind kind) {
+  if (ptr == NULL) return cudaSuccess;
+  if (!remove_block(ptr, kind)) return fail(cudaErrorInvalidValue);
+  free(ptr);
+  return cudaSuccess;
+}
+
 cudaError_t cudaMalloc(void **devPtr, size_t size) {
   ENTER();
   if (devPtr == NULL) return fail(cudaErrorInvalidValue);
@@ -326,49 +349,23 @@ cudaError_t cudaMalloc(void **devPtr, size_t size) {
     *devPtr = NULL;
     return cudaSuccess;
   }
-  if (size > FAKE_TOTAL_MEMORY) return fail(cudaErrorMemoryAllocation);
-  size_t rounded = (size + DEVICE_ALIGNMENT - 1) / DEVICE_ALIGNMENT * DEVICE_ALIGNMENT;
-  void *ptr = aligned_alloc(DEVICE_ALIGNMENT, rounded);
-  if (ptr == NULL) return fail(cudaErrorMemoryAllocation);
-  cudaError_t added = add_block(ptr, size, DEVICE_BLOCK);
-  if (added != cudaSuccess) {
-    free(ptr);
-    return added;
-  }
-  *devPtr = ptr;
-  return cudaSuccess;
+  return allocate_block(devPtr, size, DEVICE_BLOCK);
 }
 
 cudaError_t cudaFree(void *devPtr) {
   ENTER();
-  if (devPtr == NULL) return cudaSuccess;
-  if (!remove_block(devPtr, DEVICE_BLOCK)) return fail(cudaErrorInvalidValue);
-  free(devPtr);
-  return cudaSuccess;
+  return free_block(devPtr, DEVICE_BLOCK);
 }
 
 cudaError_t cudaMallocHost(void **ptr, size_t size) {
   ENTER();
   if (ptr == NULL) return fail(cudaErrorInvalidValue);
-  if (size > FAKE_TOTAL_MEMORY) return fail(cudaErrorMemoryAllocation);
-  void *memory = aligned_alloc(DEVICE_ALIGNMENT, size == 0 ? DEVICE_ALIGNMENT
-                                                            : (size + DEVICE_ALIGNMENT - 1) / DEVICE_ALIGNMENT * DEVICE_ALIGNMENT);
-  if (memory == NULL) return fail(cudaErrorMemoryAllocation);
-  cudaError_t added = add_block(memory, size, PINNED_BLOCK);
-  if (added != cudaSuccess) {
-    free(memory);
-    return added;
-  }
-  *ptr = memory;
-  return cudaSuccess;
+  return allocate_block(ptr, size, PINNED_BLOCK);
 }
 
 cudaError_t cudaFreeHost(void *ptr) {
   ENTER();
-  if (ptr == NULL) return cudaSuccess;
-  if (!remove_block(ptr, PINNED_BLOCK)) return fail(cudaErrorInvalidValue);
-  free(ptr);
-  return cudaSuccess;
+  return free_block(ptr, PINNED_BLOCK);
 }
 
 cudaError_t cudaHostRegister(void *ptr, size_t size, unsigned int flags) {
