@@ -16,6 +16,10 @@
  * <li>{@link io.github.panamanccl.bucket.TensorView}s slice a tensor out of a bucket without copying:
  *     {@link io.github.panamanccl.bucket.HostTensorView} reads elements (bf16, fp16 and fp8 widened to float).
  *     A split tensor has no view inside its buckets; scatter it into a destination and view that.</li>
+ * <li>{@link io.github.panamanccl.bucket.PlanStorage}: memory laid out by a plan, host
+ *     ({@link io.github.panamanccl.bucket.HostPlanStorage}) or device
+ *     ({@link io.github.panamanccl.bucket.DevicePlanStorage}), whose tensor views are the application's weights and
+ *     whose buckets can be transferred as they are: no pack, no scatter.</li>
  * </ul>
  */
 package io.github.panamanccl.bucket;
