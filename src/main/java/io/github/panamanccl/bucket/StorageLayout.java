@@ -1,5 +1,6 @@
 package io.github.panamanccl.bucket;
 
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -60,27 +61,29 @@ final class StorageLayout {
 
     private void requireSplitTensorsInOnePiece(StorageSegments segments) {
         for (int t = 0; t < plan.tensorCount(); t++) {
-            int first = plan.firstPieceOfTensor(t);
             int last = plan.firstPieceOfTensor(t + 1) - 1;
-            for (int p = first; p < last; p++) {
+            for (int p = plan.firstPieceOfTensor(t); p < last; p++) {
                 int bucket = plan.pieceBucket(p);
-                String split = "tensor " + plan.tensor(t).name() + " is split across buckets " + bucket + " to "
-                        + plan.pieceBucket(last) + ", and ";
-                String replan = "plan with BucketPlanner.LargeTensors.OWN_BUCKET, which never splits a tensor";
                 if (bucketSegment[bucket] != bucketSegment[bucket + 1]) {
-                    throw new IllegalArgumentException(split + segments + " storage keeps each bucket in its own allocation: "
-                            + "use " + StorageSegments.ONE_FOR_ALL_BUCKETS + ", or " + replan);
+                    throw splitRefused(t, segments + " storage keeps each bucket in its own allocation: use "
+                            + StorageSegments.ONE_FOR_ALL_BUCKETS);
                 }
                 long end = bucketOffset[bucket] + plan.pieceOffset(p) + plan.pieceLength(p);
                 long next = bucketOffset[bucket + 1] + plan.pieceOffset(p + 1);
                 if (end != next) {
-                    throw new IllegalArgumentException(split + "its pieces are not adjacent in one segment: the piece in "
-                            + "bucket " + bucket + " ends at byte " + end + ", the next starts at byte " + next
-                            + " (buckets start at multiples of the alignment " + plan.alignment() + "): plan with a cap "
-                            + "that is a multiple of the alignment, or " + replan);
+                    throw splitRefused(t, "its pieces are not adjacent in one segment: the piece in bucket " + bucket
+                            + " ends at byte " + end + ", the next starts at byte " + next + " (buckets start at multiples"
+                            + " of the alignment " + plan.alignment() + "): plan with a cap that is a multiple of the alignment");
                 }
             }
         }
+    }
+
+    private IllegalArgumentException splitRefused(int tensor, String reason) {
+        List<BucketPlan.Piece> pieces = plan.piecesOf(tensor);
+        return new IllegalArgumentException("tensor " + plan.tensor(tensor).name() + " is split across buckets "
+                + pieces.get(0).bucket() + " to " + pieces.get(pieces.size() - 1).bucket() + ", and " + reason
+                + ", or plan with BucketPlanner.LargeTensors.OWN_BUCKET, which never splits a tensor");
     }
 
     int segmentCount() {
