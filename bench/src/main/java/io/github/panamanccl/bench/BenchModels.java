@@ -31,6 +31,18 @@ final class BenchModels {
     }
 
     /**
+     * A built-in inventory within {@code maxBytes}: {@code sizes} = {@code scaled}, all tensors scaled down to fit;
+     * {@code real}, the leading tensors at their real sizes ({@link #realPrefix}).
+     */
+    static Inventory sized(String inventory, String sizes, long maxBytes) {
+        return switch (sizes) {
+            case "scaled" -> Inventory.builtIn(inventory).scaledToFit(maxBytes);
+            case "real" -> realPrefix(inventory, maxBytes);
+            default -> throw new IllegalArgumentException("sizes = " + sizes + ": not scaled or real");
+        };
+    }
+
+    /**
      * The leading tensors of a built-in inventory at their real (unscaled) sizes, at most {@code maxBytes} in all:
      * tensors larger than the whole budget are skipped (Qwen3-30B-A3B's 593 MiB embedding below 1 GiB), the prefix
      * ends before the first tensor that no longer fits.

@@ -68,12 +68,7 @@ public class HostZeroCopyBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         arena = Arena.ofShared();
-        long budget = (long) modelMiB << 20;
-        Inventory model = switch (sizes) {
-            case "scaled" -> Inventory.builtIn(inventory).scaledToFit(budget);
-            case "real" -> BenchModels.realPrefix(inventory, budget);
-            default -> throw new IllegalArgumentException("sizes = " + sizes + ": not scaled or real");
-        };
+        Inventory model = BenchModels.sized(inventory, sizes, (long) modelMiB << 20);
         plan = BucketPlanner.plan(model.tensors(), (long) bucketMiB << 20);
         senderTensors = SyntheticWeights.allocate(model.tensors(), arena);
         SyntheticWeights.fill(senderTensors, 1);
