@@ -61,6 +61,8 @@
 #define DEVICE_ALIGNMENT 256
 #define FAKE_TOTAL_MEMORY (16ULL << 30)
 #define MAX_DEVICES 64
+#define BLOCK_TABLE_BITS 16
+#define BLOCK_TABLE_SIZE ((size_t)1 << BLOCK_TABLE_BITS)
 #define STREAM_MAGIC 0x57ea3u
 #define EVENT_MAGIC 0xe7e47u
 #define LEGACY_STREAM ((cudaStream_t)0x1)
@@ -147,7 +149,9 @@ static atomic_int stream_busy;
 static atomic_int last_error;
 static atomic_int device_count = 1;
 static _Thread_local int current_device;
-static struct block *blocks;
+static struct block *block_table[BLOCK_TABLE_SIZE];
+static long live_blocks;                 /* device and pinned blocks */
+static size_t device_bytes[MAX_DEVICES]; /* bytes of device blocks per device */
 static struct CUstream_st *streams;
 static struct CUevent_st *events;
 /* The legacy default stream (also standing in for the per-thread one); never destroyed. */
@@ -219,11 +223,8 @@ void fake_cudart_fail_next(const char *function, int result) {
 void fake_cudart_set_stream_busy(int busy) { atomic_store(&stream_busy, busy); }
 
 long fake_cudart_live_allocations(void) {
-  long live = 0;
   pthread_mutex_lock(&lock);
-  for (struct block *b = blocks; b != NULL; b = b->next) {
-    if (b->kind != REGISTERED_BLOCK) live++;
-  }
+  long live = live_blocks;
   pthread_mutex_unlock(&lock);
   return live;
 }
@@ -236,6 +237,11 @@ int fake_cudart_set_device_count(int count) {
 
 /* ---- helpers ---- */
 
+/* Blocks by start address: a chained hash table, so that tens of thousands of tensors allocate and free in O(1). */
+static size_t block_slot(const void *ptr) {
+  return (size_t)((((uintptr_t)ptr >> 4) * 0x9e3779b97f4a7c15ULL) >> (64 - BLOCK_TABLE_BITS));
+}
+
 static cudaError_t add_block(void *ptr, size_t size, enum block_kind kind) {
   struct block *b = malloc(sizeof *b);
   if (b == NULL) return fail(cudaErrorMemoryAllocation);
@@ -244,8 +250,11 @@ static cudaError_t add_block(void *ptr, size_t size, enum block_kind kind) {
   b->kind = kind;
   b->device = current_device;
   pthread_mutex_lock(&lock);
-  b->next = blocks;
-  blocks = b;
+  size_t slot = block_slot(ptr);
+  b->next = block_table[slot];
+  block_table[slot] = b;
+  if (kind != REGISTERED_BLOCK) live_blocks++;
+  if (kind == DEVICE_BLOCK) device_bytes[b->device] += size;
   pthread_mutex_unlock(&lock);
   return cudaSuccess;
 }
@@ -253,26 +262,32 @@ static cudaError_t add_block(void *ptr, size_t size, enum block_kind kind) {
 /* Unlinks the block starting at ptr of that kind; returns 1 when there was one. */
 static int remove_block(void *ptr, enum block_kind kind) {
   pthread_mutex_lock(&lock);
-  struct block **link = &blocks;
+  struct block **link = &block_table[block_slot(ptr)];
   while (*link != NULL && !((*link)->ptr == ptr && (*link)->kind == kind)) link = &(*link)->next;
   struct block *found = *link;
-  if (found != NULL) *link = found->next;
+  if (found != NULL) {
+    *link = found->next;
+    if (kind != REGISTERED_BLOCK) live_blocks--;
+    if (kind == DEVICE_BLOCK) device_bytes[found->device] -= found->size;
+  }
   pthread_mutex_unlock(&lock);
   free(found);
   return found != NULL;
 }
 
-/* The block containing ptr (kind and device copied out), or 0 when there is none. */
+/* The block containing ptr (kind and device copied out), or 0 when there is none; scans every block. */
 static int find_block(const void *ptr, enum block_kind *kind, int *device) {
   int found = 0;
   pthread_mutex_lock(&lock);
-  for (struct block *b = blocks; b != NULL; b = b->next) {
-    uintptr_t start = (uintptr_t)b->ptr;
-    if ((uintptr_t)ptr >= start && (uintptr_t)ptr < start + (b->size == 0 ? 1 : b->size)) {
-      *kind = b->kind;
-      *device = b->device;
-      found = 1;
-      break;
+  for (size_t slot = 0; slot < BLOCK_TABLE_SIZE && !found; slot++) {
+    for (struct block *b = block_table[slot]; b != NULL; b = b->next) {
+      uintptr_t start = (uintptr_t)b->ptr;
+      if ((uintptr_t)ptr >= start && (uintptr_t)ptr < start + (b->size == 0 ? 1 : b->size)) {
+        *kind = b->kind;
+        *device = b->device;
+        found = 1;
+        break;
+      }
     }
   }
   pthread_mutex_unlock(&lock);
@@ -280,11 +295,8 @@ static int find_block(const void *ptr, enum block_kind *kind, int *device) {
 }
 
 static size_t device_bytes_in_use(int device) {
-  size_t used = 0;
   pthread_mutex_lock(&lock);
-  for (struct block *b = blocks; b != NULL; b = b->next) {
-    if (b->kind == DEVICE_BLOCK && b->device == device) used += b->size;
-  }
+  size_t used = device_bytes[device];
   pthread_mutex_unlock(&lock);
   return used;
 }
