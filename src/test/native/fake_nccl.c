@@ -1229,6 +1229,7 @@ struct link {
   struct frame received;
   enum out_stage out;
   size_t out_done;
+  int left; /* the peer said BYE after doing its part: its leaving no longer concerns this collective */
 };
 
 struct collective {
@@ -1447,6 +1448,20 @@ static int pump_in(struct collective *x, int peer, long long now) {
   }
 }
 
+/*
+ * A peer whose part of this collective has arrived closed its connection: it died or aborted (a pending collective
+ * fails on every rank when any peer goes), unless it destroyed its communicator after saying BYE.
+ */
+static void check_departure(struct collective *x, int peer, long long now) {
+  struct frame next;
+  ssize_t got = recv(x->comm->peers[peer], &next, sizeof next, MSG_PEEK | MSG_DONTWAIT);
+  if (got == (ssize_t)sizeof next && next.magic == WIRE_MAGIC && next.kind == FRAME_BYE) {
+    x->links[peer].left = 1;
+  } else if (got >= 0 || (errno != EAGAIN && errno != EINTR)) {
+    lost(x, peer, 1, now);
+  }
+}
+
 static void pump(struct collective *x, long long now) {
   for (int p = 0; p < x->comm->nranks && x->state == RUNNING; p++) {
     if (p == x->comm->rank) continue;
@@ -1513,7 +1528,13 @@ static void run_collectives(void *argument) {
     count++;
   }
   pthread_mutex_unlock(&lock);
-  struct pollfd *fds = malloc(sizeof *fds * (size_t)count * (MAX_RANKS + 1));
+  size_t capacity = (size_t)count * (MAX_RANKS + 1);
+  struct pollfd *fds = malloc(sizeof *fds * capacity);
+  struct { struct collective *x; int peer; } *watched = malloc(sizeof *watched * capacity);
+  if (watched == NULL) {
+    free(fds);
+    fds = NULL; /* without the arrays, progress is polled every 5 ms */
+  }
   for (;;) {
     long long now = now_ms();
     int unfinished = 0;
@@ -1523,23 +1544,36 @@ static void run_collectives(void *argument) {
       if (x->state == ENDED || !advance(x, now, &waiting)) continue;
       unfinished++;
       if (fds == NULL) continue;
+      watched[n].x = NULL;
       fds[n++] = (struct pollfd){x->comm->wake_fd, POLLIN, 0};
       for (int p = 0; x->state == RUNNING && p < x->comm->nranks; p++) {
         const struct link *l = &x->links[p];
         short events = 0;
         if (l->in != IN_DONE && !(l->in == IN_PAYLOAD && atomic_load(&receive_paused))) events |= POLLIN;
+        if (l->in == IN_DONE && p != x->comm->rank && !l->left) events |= POLLRDHUP; /* its leaving, not its data */
         if (l->out == OUT_INTENT || l->out == OUT_PAYLOAD || l->out == OUT_ACK) events |= POLLOUT;
-        if (events != 0) fds[n++] = (struct pollfd){x->comm->peers[p], events, 0};
+        if (events == 0) continue;
+        watched[n].x = x;
+        watched[n].peer = p;
+        fds[n++] = (struct pollfd){x->comm->peers[p], events, 0};
       }
     }
     if (unfinished == 0) break;
-    poll(fds, fds == NULL ? 0 : n, waiting ? 5 : 100);
+    poll(fds, fds == NULL ? 0 : n, waiting || fds == NULL ? 5 : 100);
     now = now_ms();
+    for (nfds_t i = 0; i < n; i++) {
+      struct collective *x = watched[i].x;
+      if (x != NULL && (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR)) && x->state == RUNNING &&
+          x->links[watched[i].peer].in == IN_DONE && !atomic_load(&x->comm->aborting)) {
+        check_departure(x, watched[i].peer, now);
+      }
+    }
     for (struct collective *x = list; x != NULL; x = x->next) {
       if (x->state == RUNNING && !atomic_load(&x->comm->aborting)) pump(x, now);
     }
   }
   free(fds);
+  free(watched);
   pthread_mutex_lock(&lock);
   for (struct collective *x = list; x != NULL; x = x->next) x->comm->running--;
   pthread_cond_broadcast(&comm_changed);

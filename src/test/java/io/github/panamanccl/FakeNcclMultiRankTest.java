@@ -279,6 +279,28 @@ class FakeNcclMultiRankTest {
         assertEquals(INVALID_ARGUMENT, asyncStateResult(ranks.get(0).comm), "an aborted communicator is gone");
     }
 
+    /**
+     * Rank 1 aborts after its part of the broadcast reached the root (rank 2 has not launched yet): the root's pending
+     * broadcast fails all the same. Rank 2, idle meanwhile, may still complete that broadcast from the bytes already
+     * sent to it, but fails the next one at once: the failing ranks shut their connections.
+     */
+    @Test
+    void aPendingBroadcastFailsWhenAnyPeerGoesEvenOneWhosePartHadArrived() throws Exception {
+        List<Rank> ranks = formRanks(3, 4096);
+        broadcast(ranks.get(0), 4096);
+        broadcast(ranks.get(1), 4096);
+        Thread.sleep(200); // rank 1 has the bytes and acknowledged them; both wait for rank 2
+        assertEquals(SUCCESS, NcclApi.ncclCommAbort(ranks.get(1).comm));
+        assertEquals(REMOTE_ERROR, awaitError(ranks.get(0).comm));
+        assertEquals(SUCCESS, asyncState(ranks.get(2).comm), "an idle rank learns of it when it next takes part");
+        broadcast(ranks.get(2), 4096);
+        broadcast(ranks.get(2), 4096);
+        assertEquals(REMOTE_ERROR, awaitError(ranks.get(2).comm));
+        assertFalse(ranks.get(2).stream.isComplete(), "its failed broadcast holds the stream");
+        String lastError = NativeResults.ncclLastError(MemorySegment.NULL);
+        assertTrue(lastError.contains("rank 2 lost its connection to rank"), lastError);
+    }
+
     @Test
     void abortFromAnotherThreadEndsAWaitOnABroadcastThatCannotComplete() throws Exception {
         MemorySegment id = newId();
