@@ -124,6 +124,7 @@ struct CUstream_st {
   unsigned long long submitted;     /* tickets handed out, in order */
   unsigned long long completed;     /* the last ticket done (items complete in ticket order) */
   int has_worker;
+  pthread_cond_t wake;              /* signalled when the worker may have something to do */
   int destroyed;                    /* cudaStreamDestroy came: the structure is freed once drained */
   struct CUstream_st *next;
 };
@@ -139,9 +140,10 @@ struct CUevent_st {
   struct CUevent_st *next;
 };
 
-/* One lock guards blocks, streams, events and queues; `changed` is broadcast whenever work completes. */
+/* One lock guards blocks, streams, events and queues; `completed` is broadcast whenever work completes (each stream's
+ * worker waits for work on its own `wake`, so a completion does not wake every idle worker). */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t changed = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t completed = PTHREAD_COND_INITIALIZER;
 static atomic_long call_counts[FUNCTION_COUNT];
 static int forced_pending[FUNCTION_COUNT];
 static int forced_result[FUNCTION_COUNT];
@@ -155,7 +157,7 @@ static size_t device_bytes[MAX_DEVICES]; /* bytes of device blocks per device */
 static struct CUstream_st *streams;
 static struct CUevent_st *events;
 /* The legacy default stream (also standing in for the per-thread one); never destroyed. */
-static struct CUstream_st legacy_stream = {.magic = STREAM_MAGIC};
+static struct CUstream_st legacy_stream = {.magic = STREAM_MAGIC, .wake = PTHREAD_COND_INITIALIZER};
 
 static int function_index(const char *function) {
   if (function == NULL) return -1;
@@ -383,10 +385,31 @@ static void execute(const struct work *w) {
  * whose inline work ran last. */
 static int free_if_drained_locked(struct CUstream_st *s, int by_worker) {
   if (s->destroyed && stream_idle_locked(s) && s->has_worker == by_worker) {
+    pthread_cond_destroy(&s->wake);
     free(s);
     return 1;
   }
   return 0;
+}
+
+/* Runs one item of s, which the caller marked running, and completes it; the lock is released only while a copy or
+ * host function runs. */
+static void run_locked(struct CUstream_st *s, struct work *w) {
+  if (w->kind == WORK_WAIT) {
+    while (w->event->completed < w->generation) pthread_cond_wait(&completed, &lock);
+  } else if (w->kind == WORK_RECORD) {
+    complete_record_locked(w->event, w->generation);
+  } else {
+    pthread_mutex_unlock(&lock);
+    execute(w);
+    pthread_mutex_lock(&lock);
+  }
+  if (w->event != NULL) release_event_locked(w->event);
+  s->running = 0;
+  s->completed = w->ticket;
+  pthread_cond_broadcast(&completed);
+  pthread_cond_signal(&s->wake); /* work queued behind an item run inline may start */
+  free_work(w);
 }
 
 static void *stream_worker(void *arg) {
@@ -398,26 +421,13 @@ static void *stream_worker(void *arg) {
         pthread_mutex_unlock(&lock);
         return NULL;
       }
-      pthread_cond_wait(&changed, &lock);
+      pthread_cond_wait(&s->wake, &lock);
     }
     struct work *w = s->head;
     s->head = w->next;
     if (s->head == NULL) s->tail = NULL;
     s->running = 1;
-    if (w->kind == WORK_WAIT) {
-      while (w->event->completed < w->generation) pthread_cond_wait(&changed, &lock);
-    } else if (w->kind == WORK_RECORD) {
-      complete_record_locked(w->event, w->generation);
-    } else {
-      pthread_mutex_unlock(&lock);
-      execute(w);
-      pthread_mutex_lock(&lock);
-    }
-    if (w->event != NULL) release_event_locked(w->event);
-    s->running = 0;
-    s->completed = w->ticket;
-    pthread_cond_broadcast(&changed);
-    free_work(w);
+    run_locked(s, w);
   }
 }
 
@@ -433,18 +443,7 @@ static cudaError_t submit_locked(struct CUstream_st *s, struct work *w, unsigned
                 (w->kind != WORK_WAIT || w->event->completed >= w->generation);
   if (at_once) {
     s->running = 1;
-    if (w->kind == WORK_RECORD) {
-      complete_record_locked(w->event, w->generation);
-    } else if (w->kind != WORK_WAIT) {
-      pthread_mutex_unlock(&lock);
-      execute(w);
-      pthread_mutex_lock(&lock);
-    }
-    if (w->event != NULL) release_event_locked(w->event);
-    s->running = 0;
-    s->completed = w->ticket;
-    pthread_cond_broadcast(&changed);
-    free_work(w);
+    run_locked(s, w);
     free_if_drained_locked(s, 0);
     return cudaSuccess;
   }
@@ -470,7 +469,7 @@ static cudaError_t submit_locked(struct CUstream_st *s, struct work *w, unsigned
     s->tail->next = w;
   }
   s->tail = w;
-  pthread_cond_broadcast(&changed);
+  pthread_cond_signal(&s->wake);
   return cudaSuccess;
 }
 
@@ -496,7 +495,7 @@ static cudaError_t run_synchronously(struct work *w) {
   unsigned long long ticket = 0;
   CHECK(submit(LEGACY_STREAM, w, &ticket));
   pthread_mutex_lock(&lock);
-  while (legacy_stream.completed < ticket) pthread_cond_wait(&changed, &lock);
+  while (legacy_stream.completed < ticket) pthread_cond_wait(&completed, &lock);
   pthread_mutex_unlock(&lock);
   return cudaSuccess;
 }
@@ -552,7 +551,7 @@ cudaError_t cudaDeviceSynchronize(void) {
     int busy = !stream_idle_locked(&legacy_stream);
     for (struct CUstream_st *s = streams; s != NULL && !busy; s = s->next) busy = !stream_idle_locked(s);
     if (!busy) break;
-    pthread_cond_wait(&changed, &lock);
+    pthread_cond_wait(&completed, &lock);
   }
   pthread_mutex_unlock(&lock);
   return cudaSuccess;
@@ -752,6 +751,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned int flags) 
   s->magic = STREAM_MAGIC;
   s->flags = flags;
   s->device = current_device;
+  pthread_cond_init(&s->wake, NULL);
   pthread_mutex_lock(&lock);
   s->next = streams;
   streams = s;
@@ -771,7 +771,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
     *link = found->next;
     found->magic = 0;
     found->destroyed = 1;
-    if (!free_if_drained_locked(found, 0)) pthread_cond_broadcast(&changed); /* its worker frees it */
+    if (!free_if_drained_locked(found, 0)) pthread_cond_signal(&found->wake); /* its worker frees it */
   }
   pthread_mutex_unlock(&lock);
   return found == NULL ? fail(ERROR_INVALID_RESOURCE_HANDLE) : cudaSuccess;
@@ -783,7 +783,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   struct CUstream_st *s = stream_locked(stream);
   if (s != NULL) {
     unsigned long long target = s->submitted;
-    while (s->completed < target) pthread_cond_wait(&changed, &lock);
+    while (s->completed < target) pthread_cond_wait(&completed, &lock);
   }
   pthread_mutex_unlock(&lock);
   return s == NULL ? fail(ERROR_INVALID_RESOURCE_HANDLE) : cudaSuccess;
@@ -799,10 +799,9 @@ cudaError_t cudaStreamQuery(cudaStream_t stream) {
   return idle && !atomic_load(&stream_busy) ? cudaSuccess : cudaErrorNotReady;
 }
 
-cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
-  ENTER();
-  if (flags > 1) return fail(cudaErrorInvalidValue);
-  struct work *w = new_work(WORK_WAIT);
+/* A record of event on stream (its next generation), or a wait there for the event's latest record so far. */
+static cudaError_t submit_event_work(cudaStream_t stream, cudaEvent_t event, enum work_kind kind) {
+  struct work *w = new_work(kind);
   if (w == NULL) return fail(cudaErrorMemoryAllocation);
   pthread_mutex_lock(&lock);
   struct CUstream_st *s = stream_locked(stream);
@@ -810,7 +809,7 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
   cudaError_t result = ERROR_INVALID_RESOURCE_HANDLE;
   if (s != NULL && e != NULL) {
     w->event = e;
-    w->generation = e->recorded; /* the event's latest record at the time of this call */
+    w->generation = kind == WORK_RECORD ? ++e->recorded : e->recorded;
     e->refs++;
     result = submit_locked(s, w, NULL);
   } else {
@@ -818,6 +817,12 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
   }
   pthread_mutex_unlock(&lock);
   return result == cudaSuccess ? cudaSuccess : fail(result);
+}
+
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
+  ENTER();
+  if (flags > 1) return fail(cudaErrorInvalidValue);
+  return submit_event_work(stream, event, WORK_WAIT);
 }
 
 /* ---- events ---- */
@@ -848,22 +853,7 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t *event, unsigned int flags) {
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   ENTER();
-  struct work *w = new_work(WORK_RECORD);
-  if (w == NULL) return fail(cudaErrorMemoryAllocation);
-  pthread_mutex_lock(&lock);
-  struct CUevent_st *e = event_locked(event);
-  struct CUstream_st *s = stream_locked(stream);
-  cudaError_t result = ERROR_INVALID_RESOURCE_HANDLE;
-  if (e != NULL && s != NULL) {
-    w->event = e;
-    w->generation = ++e->recorded;
-    e->refs++;
-    result = submit_locked(s, w, NULL);
-  } else {
-    free_work(w);
-  }
-  pthread_mutex_unlock(&lock);
-  return result == cudaSuccess ? cudaSuccess : fail(result);
+  return submit_event_work(stream, event, WORK_RECORD);
 }
 
 /* Success when the latest record completed (or the event was never recorded), else cudaErrorNotReady. */
@@ -884,7 +874,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (e != NULL) {
     unsigned long long target = e->recorded;
     e->refs++; /* kept alive even if another thread destroys it meanwhile */
-    while (e->completed < target) pthread_cond_wait(&changed, &lock);
+    while (e->completed < target) pthread_cond_wait(&completed, &lock);
     release_event_locked(e);
   }
   pthread_mutex_unlock(&lock);

@@ -29,8 +29,9 @@
  *   host work item per stream, progressed together, so one thread may drive several ranks.
  * - Faults ("Fault tolerance", error handling and communicator abort): a peer that exits, is killed, aborts or
  *   destroys its communicator closes its sockets; every rank with a pending collective then fails it with
- *   ncclRemoteError (an async error seen by ncclCommGetAsyncError), and its stream does not complete. A failing
- *   rank shuts its own sockets so the failure reaches every rank. ncclCommAbort, from any thread, wakes every
+ *   ncclRemoteError (an async error seen by ncclCommGetAsyncError), even when that peer's part of it had arrived
+ *   (unless the peer said BYE, destroying its communicator after its part), and its stream does not complete. A
+ *   failing rank shuts its own sockets so the failure reaches every rank, an idle one at its next collective. ncclCommAbort, from any thread, wakes every
  *   wait of the communicator at once, ends its host work (the stream then completes) and frees it; any call on it
  *   afterwards is refused. ncclInvalidArgument leaves a communicator usable; the asynchronous errors are fatal.
  * - Every wait is bounded: besides abort, nothing waits longer than the stall limit (30 s, see the controls) for a
@@ -74,7 +75,6 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1799,11 +1799,13 @@ ncclResult_t ncclCommInitAll(ncclComm_t *comms, int ndev, const int *devlist) {
     set_last_error("ncclCommInitAll : Invalid device count requested : %d", ndev);
     return ncclInvalidArgument;
   }
-  ncclUniqueId id;
-  uint64_t nonce = new_nonce();
-  uint16_t port = ndev == 1 ? 1 : start_root(nonce);
-  if (port == 0) return ncclSystemError;
-  fill_unique_id(&id, nonce, port);
+  ncclUniqueId id = {0}; /* a single rank needs no rendezvous */
+  if (ndev > 1) {
+    uint64_t nonce = new_nonce();
+    uint16_t port = start_root(nonce);
+    if (port == 0) return ncclSystemError;
+    fill_unique_id(&id, nonce, port);
+  }
   const struct cudart_bridge *cuda = cudart_bridge();
   ncclResult_t result = ncclSuccess;
   int created = 0;

@@ -13,9 +13,6 @@ import org.junit.jupiter.api.Timeout;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -107,7 +104,7 @@ class NcclMultiProcessSyncTest {
                     + ", in-place " + inPlaceBroadcasts);
         }
         assertEquals(1, FakeNative.ncclCallCount("ncclCommInitRankConfig"), "one communicator for all versions");
-        report("nccl versions", plan.bucketCount() + " buckets of up to " + plan.bucketCapBytes()
+        MultiProcessSyncTest.report("nccl versions", plan.bucketCount() + " buckets of up to " + plan.bucketCapBytes()
                 + " B; ncclBroadcast calls per update per rank: " + String.join("; ", perUpdate));
     }
 
@@ -162,7 +159,7 @@ class NcclMultiProcessSyncTest {
         assertExact(committed(survivor, 3), 3, digest3, null);
         assertExact(committed(replacement, 3), 3, digest3, new long[2]);
         assertEquals(2, FakeNative.ncclCallCount("ncclCommInitRankConfig"), "a new communicator with the replacement");
-        report("nccl kill", "deadline " + deadline.toMillis() + " ms; kill during bucket 1 of version 2 (victim had "
+        MultiProcessSyncTest.report("nccl kill", "deadline " + deadline.toMillis() + " ms; kill during bucket 1 of version 2 (victim had "
                 + stuckBytes + " payload bytes); rank 0 failed " + ms(senderFailed - killed) + " ms after the kill, "
                 + "the surviving receiver " + ms(atSurvivor.nanos() - killed) + " ms after; replacement JOINED "
                 + ms(joined.nanos() - launched) + " ms after its JVM was launched (join() itself "
@@ -194,7 +191,7 @@ class NcclMultiProcessSyncTest {
         assertEquals(0, FakeNative.ncclLiveComms(), "rank 0 aborted its communicator");
         awaitAborted(healthy);
         awaitAborted(hung); // its control plane aborted it while its receive thread hangs
-        report("nccl hung", "deadline " + deadline.toMillis() + " ms; rank 0 failed at " + ms(senderFailed - start)
+        MultiProcessSyncTest.report("nccl hung", "deadline " + deadline.toMillis() + " ms; rank 0 failed at " + ms(senderFailed - start)
                 + " ms, the healthy receiver at " + ms(atHealthy.nanos() - start) + " ms");
     }
 
@@ -316,13 +313,5 @@ class NcclMultiProcessSyncTest {
 
     private static long ms(long nanos) {
         return TimeUnit.NANOSECONDS.toMillis(nanos);
-    }
-
-    private static void report(String test, String text) throws IOException {
-        Path file = Path.of("target", "sync-processes", "measurements.txt");
-        Files.createDirectories(file.getParent());
-        Files.writeString(file, test + ": " + text + System.lineSeparator(), StandardOpenOption.CREATE,
-                StandardOpenOption.APPEND);
-        System.out.println("[sync measurement] " + test + ": " + text);
     }
 }

@@ -9,7 +9,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -34,11 +33,7 @@ public final class NcclReceiverProcess {
     }
 
     public static void main(String[] argv) throws Exception {
-        Map<String, String> args = new HashMap<>();
-        for (String a : argv) {
-            int eq = a.indexOf('=');
-            args.put(a.substring(0, eq), a.substring(eq + 1));
-        }
+        Map<String, String> args = ReceiverProcess.arguments(argv);
         FakeNative.cudartSetDeviceCount(Integer.parseInt(args.getOrDefault("devices", "3")));
         int device = Integer.parseInt(args.get("device"));
         Cuda.setDevice(device);
