@@ -216,6 +216,18 @@ class FakeNcclMultiRankTest {
             assertEquals(SUCCESS, NcclApi.ncclCommAbort(r.comm));
             r.stream.synchronize(); // the abort ended the collective: the stream completes
         }
+
+        // Each rank believing itself the root would otherwise wait forever for the other's bytes.
+        List<Rank> roots = formRanks(2, 100);
+        for (Rank r : roots) {
+            MemorySegment buffer = MemorySegment.ofAddress(r.buffer.address());
+            assertEquals(SUCCESS, NcclApi.ncclBroadcast(buffer, buffer, 100, UINT8, r.rank, r.comm, r.stream.handle()));
+        }
+        for (Rank r : roots) {
+            assertEquals(INVALID_USAGE, awaitError(r.comm));
+        }
+        assertTrue(NativeResults.ncclLastError(MemorySegment.NULL).contains("root 1"),
+                NativeResults.ncclLastError(MemorySegment.NULL));
     }
 
     @Test
