@@ -303,8 +303,13 @@ public final class WeightReceiver implements AutoCloseable {
 
     /** Records the outcome of a failed update and builds the exception to throw. */
     private UpdateFailedException fail(Running current, Exception e, int rank, long deadlineNanos) {
-        boolean ownFailure = current.failure.get() == null;
-        Failure failure = ownFailure ? Failure.of(e, rank) : current.failure.get();
+        Failure own = Failure.of(e, rank);
+        // A failure of this rank's own stream is the cause here even when the sender's ABORT was recorded first: over
+        // NCCL that ABORT is usually its echo (aborting our communicator fails the peers' collectives at once). So it
+        // is reported as this rank's, and to the sender, which then names this rank to everyone.
+        boolean local = own.reason() == Reason.LOCAL_ERROR && own.rank() == rank && rank >= 0;
+        boolean ownFailure = local || current.failure.get() == null;
+        Failure failure = ownFailure ? own : current.failure.get();
         if (!(e instanceof UpdateFailedException) && failure.reason() == Reason.PEER_LOST && failure.rank() <= 0) {
             // The sender closed our data connection: it aborted (its notice names the cause) or it died.
             Failure notice = current.awaitNotice(System.nanoTime() + ABORT_NOTICE_WAIT_NANOS);

@@ -38,6 +38,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The trainer side: owns the plan, listens for receivers, and publishes version after version from the tensors
@@ -185,7 +186,8 @@ public final class WeightSender implements AutoCloseable {
             try {
                 report = runUpdate(update, start, deadlineNanos);
             } catch (RuntimeException e) {
-                Failure failure = update.failure.get() != null ? update.failure.get() : Failure.of(e, 0);
+                Failure failure = update.failure.get() != null ? update.failure.get()
+                        : update.namedFailure(Failure.of(e, 0), deadlineNanos);
                 abortUpdate(update, failure);
                 UpdateFailedException thrown = failure.toException("sender", 0, version, null);
                 if (thrown.getCause() != e) {
@@ -558,6 +560,7 @@ public final class WeightSender implements AutoCloseable {
      * the thread that saw it.
      */
     private static final class ActiveUpdate {
+        static final long NAMED_FAILURE_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
         final long version;
         final AtomicReference<Failure> failure = new AtomicReference<>();
         volatile Transport.PendingGroup forming;
@@ -569,6 +572,24 @@ public final class WeightSender implements AutoCloseable {
 
         ActiveUpdate(long version) {
             this.version = version;
+        }
+
+        /**
+         * What to report for {@code own}, this sender's own view of a failure. NCCL's errors do not say which rank
+         * failed (a killed or aborted peer is ncclRemoteError everywhere), and they often arrive just before the
+         * control plane's word that names the rank: a receiver's FAILED, or its lost connection. So a peer failure
+         * naming no rank waits up to {@link #NAMED_FAILURE_WAIT_NANOS} (and no later than the deadline) for that
+         * word; the first failure recorded then wins.
+         */
+        Failure namedFailure(Failure own, long deadlineNanos) {
+            if (own.reason() == Reason.PEER_LOST && own.rank() == UpdateFailedException.UNKNOWN_RANK) {
+                long until = Math.min(System.nanoTime() + NAMED_FAILURE_WAIT_NANOS, deadlineNanos);
+                while (failure.get() == null && System.nanoTime() - until < 0) {
+                    LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
+                }
+            }
+            fail(own);
+            return failure.get();
         }
 
         void fail(Failure f) {

@@ -315,7 +315,7 @@ class MultiProcessSyncTest {
                 + " ms after the event); receivers failed at " + ms(r1 - start) + " ms and " + ms(r2 - start) + " ms");
     }
 
-    private static void report(String test, String text) throws IOException {
+    static void report(String test, String text) throws IOException {
         Path file = Path.of("target", "sync-processes", "measurements.txt");
         Files.createDirectories(file.getParent());
         Files.writeString(file, test + ": " + text + System.lineSeparator(), StandardOpenOption.CREATE,
