@@ -4,7 +4,7 @@
  *
  * <ul>
  * <li>{@link io.github.panamanccl.bucket.TensorSpec} (name, {@link io.github.panamanccl.bucket.DType}, shape) and
- *     {@link io.github.panamanccl.bucket.Inventory} (an ordered list of them, from TSV; two models ship built in).</li>
+ *     {@link io.github.panamanccl.bucket.Inventory} (an ordered list of them, from TSV).</li>
  * <li>{@link io.github.panamanccl.bucket.BucketPlanner} lays an inventory out under a byte cap, every tensor at an
  *     aligned offset, tensors above the cap split into pieces across consecutive buckets; the result,
  *     {@link io.github.panamanccl.bucket.BucketPlan}, is immutable, validated and fingerprinted (SHA-256).</li>

@@ -33,20 +33,6 @@ class InventoryTest {
     }
 
     @Test
-    void builtInInventoriesMatchTheirReadme() {
-        assertEquals(List.of("qwen3-30b-a3b", "qwen3-next-80b-a3b"), Inventory.builtInNames());
-        Inventory qwen30 = Inventory.builtIn("qwen3-30b-a3b");
-        assertEquals(18_867, qwen30.size());
-        assertEquals(61_064_245_248L, qwen30.totalBytes());
-        assertEquals(new TensorSpec("model.embed_tokens.weight", DType.BFLOAT16, 151936, 2048), qwen30.tensors().get(0));
-        Inventory next = Inventory.builtIn("qwen3-next-80b-a3b");
-        assertEquals(74_391, next.size());
-        assertEquals(159_348_782_592L, next.totalBytes());
-        assertEquals(new TensorSpec("lm_head.weight", DType.BFLOAT16, 151936, 2048), next.tensors().get(next.size() - 1));
-        assertThrows(IllegalArgumentException.class, () -> Inventory.builtIn("../qwen3-30b-a3b"));
-    }
-
-    @Test
     void parsesScalarsCommentsAndFiles(@TempDir Path dir) throws IOException {
         Path file = dir.resolve("tiny.tsv");
         Files.writeString(file, HEADER + "a.b\tfloat8_e5m2\t3,0\n# later comment\nscale\tfloat32\t\nw\ttorch.int64\t2,3,4\n");
@@ -137,7 +123,7 @@ class InventoryTest {
 
     @Test
     void scaledToFitUsesTheSmallestSufficientFactor() {
-        Inventory next = Inventory.builtIn("qwen3-next-80b-a3b");
+        Inventory next = DemoInventories.load("qwen3-next-80b-a3b");
         long budget = 1L << 30;
         Inventory fitted = next.scaledToFit(budget);
         assertTrue(fitted.totalBytes() <= budget, fitted.toString());

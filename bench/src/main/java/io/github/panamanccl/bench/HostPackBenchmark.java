@@ -12,6 +12,7 @@ import io.github.panamanccl.bucket.BucketPlanner;
 import io.github.panamanccl.bucket.HostBucketPacker;
 import io.github.panamanccl.bucket.Inventory;
 import io.github.panamanccl.bucket.TensorSpec;
+import io.github.panamanccl.cli.ModelInventories;
 import io.github.panamanccl.cli.SyntheticWeights;
 
 import org.openjdk.jmh.annotations.Benchmark;
@@ -82,7 +83,7 @@ public class HostPackBenchmark {
         arena = Arena.ofShared();
         long budget = (long) modelMiB << 20;
         Inventory model = switch (sizes) {
-            case "scaled" -> Inventory.builtIn(inventory).scaledToFit(budget);
+            case "scaled" -> ModelInventories.load(inventory).scaledToFit(budget);
             case "real" -> BenchModels.realPrefix(inventory, budget);
             default -> throw new IllegalArgumentException("sizes = " + sizes + ": not scaled or real");
         };

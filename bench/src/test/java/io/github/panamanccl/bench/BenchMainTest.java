@@ -12,6 +12,7 @@ import java.util.Optional;
 import io.github.panamanccl.Cuda;
 import io.github.panamanccl.bucket.Inventory;
 import io.github.panamanccl.bucket.TensorSpec;
+import io.github.panamanccl.cli.ModelInventories;
 
 import org.junit.jupiter.api.Test;
 
@@ -27,7 +28,7 @@ class BenchMainTest {
 
     @Test
     void realPrefixKeepsRealSizesInOrderWithinTheBudget() {
-        List<TensorSpec> all = Inventory.builtIn("qwen3-30b-a3b").tensors();
+        List<TensorSpec> all = ModelInventories.load("qwen3-30b-a3b").tensors();
         Inventory small = BenchModels.realPrefix("qwen3-30b-a3b", 256L << 20);
         Inventory large = BenchModels.realPrefix("qwen3-30b-a3b", 1L << 30);
 

@@ -25,7 +25,7 @@ final class DemoCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Option(names = "--inventory", paramLabel = "NAME|FILE", defaultValue = "qwen3-30b-a3b",
-            description = "Built-in inventory (qwen3-30b-a3b, qwen3-next-80b-a3b) or an inventory file. Default: ${DEFAULT-VALUE}.")
+            description = "Bundled inventory (qwen3-30b-a3b, qwen3-next-80b-a3b) or an inventory file. Default: ${DEFAULT-VALUE}.")
     String inventory;
 
     @Option(names = "--scale", paramLabel = "FRACTION|auto", defaultValue = "auto",
@@ -91,12 +91,12 @@ final class DemoCommand implements Callable<Integer> {
 
     /** A built-in inventory by name, else an inventory file. */
     private Inventory loadInventory() {
-        if (Inventory.builtInNames().contains(inventory)) {
-            return Inventory.builtIn(inventory);
+        if (ModelInventories.names().contains(inventory)) {
+            return ModelInventories.load(inventory);
         }
         Path file = Path.of(inventory);
         if (!Files.isRegularFile(file)) {
-            throw bad("--inventory '" + inventory + "' is neither a built-in inventory " + Inventory.builtInNames()
+            throw bad("--inventory '" + inventory + "' is neither a bundled inventory " + ModelInventories.names()
                     + " nor a readable file");
         }
         try {
