@@ -14,7 +14,8 @@
  * <li>{@link io.github.panamanccl.bucket.HostBucketPacker} packs and scatters host buckets with bulk segment copies
  *     and no native call; padding is zeroed, so a bucket's bytes depend only on the plan and the tensors.</li>
  * <li>{@link io.github.panamanccl.bucket.TensorView}s slice a tensor out of a bucket without copying:
- *     {@link io.github.panamanccl.bucket.HostTensorView} reads elements (bf16, fp16 and fp8 widened to float).
+ *     {@link io.github.panamanccl.bucket.HostTensorView} reads elements (bf16, fp16 and fp8 widened to float) and
+ *     writes them (narrowed with one rounding to nearest, ties to even).
  *     A split tensor has no view inside its buckets; scatter it into a destination and view that.</li>
  * </ul>
  */
