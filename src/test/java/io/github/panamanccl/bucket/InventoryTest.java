@@ -3,8 +3,10 @@ package io.github.panamanccl.bucket;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.StringReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -13,6 +15,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -78,6 +81,25 @@ class InventoryTest {
         assertEquals("encoding", rejection.field());
         assertEquals("\"bad\ufffdname\\u0009float32\\u00094\"", rejection.value());
         assertEquals(file.toString(), rejection.source());
+    }
+
+    @Test
+    void readsAStreamToItsEndWithoutClosingIt() throws IOException {
+        byte[] bytes = (HEADER + "w\tbfloat16\t2,3\ns\tfloat32\t\n").getBytes(StandardCharsets.UTF_8);
+        boolean[] closed = {false};
+        InputStream in = new ByteArrayInputStream(bytes) {
+            @Override
+            public void close() {
+                closed[0] = true;
+            }
+        };
+
+        Inventory read = Inventory.read(in, "resource.tsv");
+
+        assertEquals(List.of(new TensorSpec("w", DType.BFLOAT16, 2, 3), new TensorSpec("s", DType.FLOAT32)), read.tensors());
+        assertEquals("resource.tsv", read.source());
+        assertEquals(-1, in.read(), "read to the end");
+        assertFalse(closed[0], "the caller closes the stream");
     }
 
     @Test

@@ -1,5 +1,6 @@
 package io.github.panamanccl.cli;
 
+import java.io.Console;
 import java.io.PrintWriter;
 
 import picocli.CommandLine;
@@ -18,13 +19,30 @@ public final class Main implements Runnable {
     @Spec
     CommandSpec spec;
 
-    public static void main(String[] args) {
-        System.exit(execute(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+    private final boolean outputIsTerminal;
+
+    private Main(boolean outputIsTerminal) {
+        this.outputIsTerminal = outputIsTerminal;
     }
 
-    /** Runs the command line and returns its exit code: 0 done, 1 failed, 2 bad arguments. */
+    public static void main(String[] args) {
+        Console console = System.console();
+        System.exit(execute(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true),
+                console != null && console.isTerminal()));
+    }
+
+    /** {@link #execute(String[], PrintWriter, PrintWriter, boolean)} for output that is not a terminal. */
     public static int execute(String[] args, PrintWriter out, PrintWriter err) {
-        CommandLine commandLine = new CommandLine(new Main());
+        return execute(args, out, err, false);
+    }
+
+    /**
+     * Runs the command line and returns its exit code: 0 done, 1 failed, 2 bad arguments.
+     *
+     * @param outputIsTerminal draw progress as a bar redrawn in place rather than as periodic lines
+     */
+    static int execute(String[] args, PrintWriter out, PrintWriter err, boolean outputIsTerminal) {
+        CommandLine commandLine = new CommandLine(new Main(outputIsTerminal));
         commandLine.setCaseInsensitiveEnumValuesAllowed(true);
         commandLine.setOut(out);
         commandLine.setErr(err);
@@ -34,6 +52,11 @@ public final class Main implements Runnable {
             return CommandLine.ExitCode.SOFTWARE;
         });
         return commandLine.execute(args);
+    }
+
+    /** Whether the output is a terminal (the demo then redraws its progress bar in place). */
+    boolean outputIsTerminal() {
+        return outputIsTerminal;
     }
 
     @Override

@@ -2,53 +2,64 @@ package io.github.panamanccl.cli;
 
 import java.io.PrintWriter;
 import java.util.Locale;
+import java.util.function.LongSupplier;
 
 /**
- * A one-line progress bar redrawn in place with a carriage return, at most every {@code minNanosBetweenDraws}
- * (and always at 0% and 100%), so many small buckets do not flood the terminal.
+ * Progress of one sync on the demo's output. On a terminal: a bar redrawn in place with a carriage return, at most
+ * every 100 ms. Elsewhere (a file, a pipe, a CI log): a whole line at most every 2 s, so a log gets a few lines, not
+ * frames. Both always draw the first update and 100%, so many small buckets do not flood the output.
  */
 final class ProgressBar {
+    static final long TERMINAL_REDRAW_NANOS = 100_000_000;
+    static final long LOG_LINE_NANOS = 2_000_000_000L;
     private static final int WIDTH = 30;
 
     private final PrintWriter out;
+    private final boolean inPlace;
     private final long minNanosBetweenDraws;
+    private final LongSupplier nanoClock;
     private long lastDrawNanos;
-    private int lastLength;
-    private boolean open;
+    private boolean drawn;
+    /** Length of the line drawn in place and not yet ended; 0 when none is open. */
+    private int openLength;
 
-    ProgressBar(PrintWriter out, long minNanosBetweenDraws) {
+    ProgressBar(PrintWriter out, boolean inPlace, long minNanosBetweenDraws, LongSupplier nanoClock) {
         this.out = out;
+        this.inPlace = inPlace;
         this.minNanosBetweenDraws = minNanosBetweenDraws;
+        this.nanoClock = nanoClock;
     }
 
-    /** Draws the bar for {@code done} of {@code total} bytes, labelled (e.g. "v1 bucketed  bucket 3/12"). */
+    /** A bar redrawn in place (terminal) or periodic lines (anything else). */
+    static ProgressBar forOutput(PrintWriter out, boolean terminal) {
+        return new ProgressBar(out, terminal, terminal ? TERMINAL_REDRAW_NANOS : LOG_LINE_NANOS, System::nanoTime);
+    }
+
+    /** Shows {@code done} of {@code total} bytes, labelled (e.g. "v1 bucketed"), unless the last showing is too recent. */
     synchronized void update(String label, long done, long total) {
-        long now = System.nanoTime();
+        long now = nanoClock.getAsLong();
         boolean finished = done >= total;
-        if (open && !finished && done > 0 && now - lastDrawNanos < minNanosBetweenDraws) {
+        if (drawn && !finished && now - lastDrawNanos < minNanosBetweenDraws) {
             return;
         }
         lastDrawNanos = now;
+        drawn = true;
         String line = render(label, done, total);
-        // Pad with spaces so a shorter line fully covers the previous one.
-        out.print("\r" + line + " ".repeat(Math.max(0, lastLength - line.length())));
-        lastLength = line.length();
-        open = true;
-        if (finished) {
-            finish();
+        if (!inPlace) {
+            out.println(line);
+        } else if (finished) {
+            out.println("\r" + padded(line));
+            openLength = 0;
         } else {
-            out.flush();
+            out.print("\r" + padded(line));
+            openLength = line.length();
         }
+        out.flush();
     }
 
-    /** Ends the current line, if one is drawn. */
-    synchronized void finish() {
-        if (open) {
-            out.println();
-            out.flush();
-            open = false;
-            lastLength = 0;
-        }
+    /** The line, with spaces so that it fully covers the one drawn in place before it. */
+    private String padded(String line) {
+        return line + " ".repeat(Math.max(0, openLength - line.length()));
     }
 
     static String render(String label, long done, long total) {

@@ -16,14 +16,15 @@ import io.github.panamanccl.bucket.Inventory;
 final class WeightSyncDemo {
     /** Bound of every join, update and per-tensor sync: generous, but a hung peer still ends the demo. */
     static final Duration DEADLINE = Duration.ofMinutes(5);
-    private static final long PROGRESS_REDRAW_NANOS = 100_000_000;
 
     private final DemoSettings settings;
     private final PrintWriter out;
+    private final boolean outputIsTerminal;
 
-    WeightSyncDemo(DemoSettings settings, PrintWriter out) {
+    WeightSyncDemo(DemoSettings settings, PrintWriter out, boolean outputIsTerminal) {
         this.settings = settings;
         this.out = out;
+        this.outputIsTerminal = outputIsTerminal;
     }
 
     int run() {
@@ -37,10 +38,11 @@ final class WeightSyncDemo {
                 + " receivers commit in place");
         ResultTable table = new ResultTable();
         boolean allVerified = true;
+        long bucketBytes = settings.bucketBytesFor(decision.nccl());
         try (DemoCluster cluster = decision.nccl()
-                ? NcclCluster.start(settings.model().tensors(), settings.bucketBytes(), settings.receivers(), DEADLINE)
-                : LoopbackCluster.start(settings.model().tensors(), settings.bucketBytes(), settings.receivers(), DEADLINE)) {
-            describePlan(cluster.plan());
+                ? NcclCluster.start(settings.model().tensors(), bucketBytes, settings.receivers(), DEADLINE)
+                : LoopbackCluster.start(settings.model().tensors(), bucketBytes, settings.receivers(), DEADLINE)) {
+            describePlan(cluster.plan(), decision.nccl());
             for (long version = 1; version <= settings.versions(); version++) {
                 int[] expected = cluster.fillSender(version);
                 DemoCluster.SyncResult result = cluster.syncBucketed(version, progress("v" + version + " bucketed"));
@@ -70,9 +72,12 @@ final class WeightSyncDemo {
                 + ByteSizeConverter.format(original.totalBytes()) + ", " + scaling);
     }
 
-    private void describePlan(BucketPlan plan) {
+    private void describePlan(BucketPlan plan, boolean nccl) {
+        String chosen = settings.bucketBytes().isPresent() ? ""
+                : nccl ? " (the NCCL default, not measured yet; --bucket-size to choose)"
+                        : " (the host transport's default, its fastest measured; --bucket-size to choose)";
         out.println("plan:      " + plan.bucketCount() + " bucket(s) of up to " + ByteSizeConverter.format(plan.bucketCapBytes())
-                + ", " + plan.tensorCount() + " tensors in " + plan.pieceCount() + " pieces, aligned to "
+                + chosen + ", " + plan.tensorCount() + " tensors in " + plan.pieceCount() + " pieces, aligned to "
                 + plan.alignment() + " B, fingerprint " + plan.fingerprint().substring(0, 16));
     }
 
@@ -80,7 +85,7 @@ final class WeightSyncDemo {
         if (!settings.progress()) {
             return DemoCluster.Progress.NONE;
         }
-        ProgressBar bar = new ProgressBar(out, PROGRESS_REDRAW_NANOS);
+        ProgressBar bar = ProgressBar.forOutput(out, outputIsTerminal);
         return (done, total) -> bar.update(label, done, total);
     }
 

@@ -17,6 +17,7 @@ class BadArgumentsTest {
         "demo --versions 0            | --versions",
         "demo --bucket-size 12XB      | 12XB",
         "demo --bucket-size 100       | --bucket-size",
+        "demo --bucket-size 64M       | 64MiB",
         "demo --scale 2               | --scale",
         "demo --scale half            | half",
         "demo --transport carrier-pigeon | carrier-pigeon",
@@ -50,5 +51,17 @@ class BadArgumentsTest {
         assertEquals(0, run.exitCode());
         assertTrue(run.out().contains("--bucket-size"), run.out());
         assertEquals("", run.err());
+    }
+
+    @Test
+    void versionPrintsThisBuildsVersionAndTheJdk() {
+        for (String option : new String[] {"-V", "--version"}) {
+            CommandLineRun run = CommandLineRun.of(option);
+
+            assertEquals(0, run.exitCode(), run.err());
+            assertEquals(java.util.List.of("panama-nccl " + System.getProperty("panamanccl.test.version"),
+                    "JDK " + Runtime.version()), run.out().lines().toList());
+            assertEquals("", run.err());
+        }
     }
 }

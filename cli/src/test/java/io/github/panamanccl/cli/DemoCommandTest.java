@@ -1,6 +1,7 @@
 package io.github.panamanccl.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -42,6 +43,18 @@ class DemoCommandTest {
         assertEquals(3, run.out().lines().filter(line -> line.contains("verified 18867 tensors on 2/2 receivers")).count(),
                 run.out());
         assertTrue(run.out().contains("speed-up of bucketed over per-tensor"), run.out());
+    }
+
+    @Test
+    void withoutOptionsTheHostTransportPlansItsMeasuredBucketSizeAndALogGetsProgressLines() {
+        CommandLineRun run = CommandLineRun.of("demo", "--scale", "0.0005", "--receivers", "1", "--versions", "1",
+                "--transport", "host", "--no-per-tensor");
+
+        assertEquals(0, run.exitCode(), run.out() + run.err());
+        assertTrue(run.out().contains("bucket(s) of up to 4.00 MiB (the host transport's default, its fastest measured;"),
+                run.out());
+        assertFalse(run.out().contains("\r"), "no carriage returns when the output is not a terminal");
+        assertTrue(run.out().lines().anyMatch(line -> line.matches("\\[#{30}] 100%  .* / .*  v1 bucketed")), run.out());
     }
 
     @Test
