@@ -97,7 +97,7 @@ final class DemoCommand implements Callable<Integer> {
         return new DemoSettings(original, model, bucketBytes, receivers, versions, transport, perTensor, progress);
     }
 
-    /** A built-in inventory by name, else an inventory file. */
+    /** A bundled inventory by name, else an inventory file. */
     private Inventory loadInventory() {
         if (ModelInventories.names().contains(inventory)) {
             return ModelInventories.load(inventory);
