@@ -84,7 +84,7 @@ record JmhResult(Path file, String className, String method, Map<String, String>
     }
 
     /** ISO-8601 date of the run from the file's metadata; empty when there is none. */
-    private static String runDate(Path file) {
+    static String runDate(Path file) {
         Path metadata = RunMetadata.metadataPathFor(file);
         return Files.isRegularFile(metadata) ? RunMetadata.read(metadata).path("date").asText("") : "";
     }

@@ -1,0 +1,314 @@
+package io.github.panamanccl.bench;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.ZoneOffset;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+
+import io.github.panamanccl.bucket.Inventory;
+import io.github.panamanccl.bucket.TensorSpec;
+
+import org.openjdk.jmh.results.format.ResultFormatType;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.RunnerException;
+import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.runner.options.TimeValue;
+
+/**
+ * The host transport against its peers and its limit, side by side in one run ({@code bench/host/compare.sh}, i.e.
+ * {@code BenchMain host-compare [--quick] [--label NAME] [--python PATH] [--results DIR]}): the JMH benchmarks
+ * {@link HostSyncBenchmark} (panama-nccl bucketed and per-tensor, raw loopback TCP, against tensor count and receiver
+ * count) and {@link HostBucketSizeBenchmark} (GB/s against bucket size, with the limit), then the torch gloo peer
+ * (bench/host/gloo_peer.py) on the very tensors the Java side synced (written out as inventory files). Everything
+ * lands in one result file, {@code <date>-host-compare-<label>.json}, with its {@code .meta.json} (machine, load
+ * average before and after each part, the plan, what was skipped and why); then the charts are redrawn and the
+ * comparison tables printed.
+ */
+final class HostComparison {
+    static final String COMMAND = "host-compare";
+    static final int MODEL_MIB = 64;
+    static final int BUCKET_MIB = 16;
+    private static final Path GLOO_PEER = Path.of("bench/host/gloo_peer.py");
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    /** Forking a JVM, allocating every rank's tensors and the verified syncs of a trial's setup, roughly. */
+    private static final Duration TRIAL_OVERHEAD = Duration.ofSeconds(5);
+
+    private HostComparison() {
+    }
+
+    /** The command line: which plan, how to name the result, where the peer's python is. */
+    record Settings(boolean quick, String label, String python, Path results) {
+        static Settings parse(List<String> args, ZonedDateTime now) {
+            boolean quick = false;
+            String label = null;
+            String python = Files.isExecutable(Path.of("/usr/bin/python3")) ? "/usr/bin/python3" : "python3";
+            Path results = Path.of("bench/results");
+            for (int i = 0; i < args.size(); i++) {
+                String arg = args.get(i);
+                switch (arg) {
+                    case "--quick" -> quick = true;
+                    case "--label", "--python", "--results" -> {
+                        if (i + 1 >= args.size()) {
+                            throw new IllegalArgumentException(arg + " needs a value");
+                        }
+                        String value = args.get(++i);
+                        switch (arg) {
+                            case "--label" -> label = checkLabel(value);
+                            case "--python" -> python = value;
+                            default -> results = Path.of(value);
+                        }
+                    }
+                    default -> throw new IllegalArgumentException("unknown option '" + arg + "'; usage: " + COMMAND
+                            + " [--quick] [--label NAME] [--python PATH] [--results DIR]");
+                }
+            }
+            if (label == null) {
+                label = (quick ? "quick-" : "") + now.withZoneSameInstant(ZoneOffset.UTC).format(DateTimeFormatter.ofPattern("HHmm"));
+            }
+            return new Settings(quick, label, python, results);
+        }
+
+        private static String checkLabel(String label) {
+            if (!label.matches("[A-Za-z0-9._-]{1,40}")) {
+                throw new IllegalArgumentException("--label '" + label + "': use 1 to 40 letters, digits, '.', '_' or '-'");
+            }
+            return label;
+        }
+
+        Path resultFile(ZonedDateTime now) {
+            return results.resolve(now.withZoneSameInstant(ZoneOffset.UTC).format(DateTimeFormatter.ISO_LOCAL_DATE)
+                    + "-host-compare-" + label + ".json");
+        }
+    }
+
+    /** JMH warm-up and measurement iterations of every trial. */
+    record Iterations(int warmups, Duration warmupTime, int measurements, Duration measurementTime) {
+        Duration perTrial() {
+            return warmupTime.multipliedBy(warmups).plus(measurementTime.multipliedBy(measurements));
+        }
+    }
+
+    /** One JMH invocation: the benchmarks matching {@code include}, every combination of {@code params}. */
+    record JmhPart(String name, String include, Map<String, List<String>> params, int methods) {
+        int trials() {
+            return methods * params.values().stream().mapToInt(List::size).reduce(1, (a, b) -> a * b);
+        }
+    }
+
+    /** One run of the gloo peer: a sender and {@code receivers} processes, every tensor count in turn. */
+    record GlooPart(int receivers, List<Integer> tensors, int repeat, Duration budget) {
+    }
+
+    record Plan(Iterations iterations, List<JmhPart> jmh, List<GlooPart> gloo) {
+        /** Tensor counts the gloo peer needs inventories of. */
+        List<Integer> glooTensorCounts() {
+            return gloo.stream().flatMap(part -> part.tensors().stream()).distinct().sorted().toList();
+        }
+
+        /** A bound on the run's length: every trial with its overhead, every peer run's time budget plus start-up. */
+        Duration estimate() {
+            Duration jmhTime = iterations.perTrial().plus(TRIAL_OVERHEAD)
+                    .multipliedBy(jmh.stream().mapToInt(JmhPart::trials).sum());
+            return gloo.stream().map(part -> part.budget().plusSeconds(15)).reduce(jmhTime, Duration::plus);
+        }
+    }
+
+    static Plan plan(boolean quick) {
+        String sync = "\\.HostSyncBenchmark\\.";
+        String syncLimit = "\\.HostSyncBenchmark\\.(bucketed|rawTcp)$";
+        String bucketSize = "\\.HostBucketSizeBenchmark\\.";
+        if (quick) {
+            return new Plan(new Iterations(1, Duration.ofMillis(500), 2, Duration.ofMillis(500)), List.of(
+                    new JmhPart("sync", sync, syncParams(List.of("1000", "18867"), List.of("1")), 3),
+                    new JmhPart("scaling", syncLimit, syncParams(List.of("18867"), List.of("4")), 2),
+                    new JmhPart("bucket-size", bucketSize, bucketParams(List.of("1", "4", "16", "64", "256")), 2)),
+                    List.of(new GlooPart(1, List.of(1000, 18867), 2, Duration.ofSeconds(40))));
+        }
+        List<Integer> counts = List.of(1000, 4000, 18867, 74391);
+        return new Plan(new Iterations(1, Duration.ofSeconds(1), 3, Duration.ofSeconds(1)), List.of(
+                new JmhPart("sync", sync, syncParams(strings(counts), List.of("1", "2", "4")), 3),
+                new JmhPart("scaling", syncLimit, syncParams(List.of("1000", "18867"), List.of("8")), 2),
+                new JmhPart("bucket-size", bucketSize, bucketParams(List.of("1", "2", "4", "8", "16", "64", "256")), 2)),
+                List.of(new GlooPart(1, counts, 3, Duration.ofSeconds(70)),
+                        new GlooPart(2, counts, 3, Duration.ofSeconds(80)),
+                        new GlooPart(4, counts, 3, Duration.ofSeconds(100))));
+    }
+
+    private static Map<String, List<String>> syncParams(List<String> tensors, List<String> receivers) {
+        Map<String, List<String>> params = new LinkedHashMap<>();
+        params.put("tensors", tensors);
+        params.put("receivers", receivers);
+        params.put("modelMiB", List.of(String.valueOf(MODEL_MIB)));
+        params.put("bucketMiB", List.of(String.valueOf(BUCKET_MIB)));
+        return params;
+    }
+
+    private static Map<String, List<String>> bucketParams(List<String> sizes) {
+        Map<String, List<String>> params = new LinkedHashMap<>();
+        params.put("bucketMiB", sizes);
+        params.put("modelMiB", List.of("256"));
+        params.put("receivers", List.of("1"));
+        return params;
+    }
+
+    private static List<String> strings(List<Integer> numbers) {
+        return numbers.stream().map(String::valueOf).toList();
+    }
+
+    static void main(List<String> args, PrintStream out) throws IOException, RunnerException, InterruptedException {
+        ZonedDateTime started = ZonedDateTime.now();
+        Settings settings = Settings.parse(args, started);
+        Plan plan = plan(settings.quick());
+        Path resultFile = settings.resultFile(started);
+        Files.createDirectories(settings.results());
+        out.printf("host comparison (%s): %d JMH trials, %d gloo peer runs, at most about %d min; result %s%n",
+                settings.quick() ? "quick" : "full", plan.jmh().stream().mapToInt(JmhPart::trials).sum(), plan.gloo().size(),
+                plan.estimate().toMinutes() + 1, resultFile);
+        Map<String, Object> phases = new LinkedHashMap<>();
+        Map<String, Object> load = new LinkedHashMap<>();
+        load.put("start", loadAverage());
+        ArrayNode merged = JSON.createArrayNode();
+        Path work = Files.createTempDirectory("host-compare-");
+        try {
+            for (JmhPart part : plan.jmh()) {
+                long partStart = System.nanoTime();
+                Path partFile = work.resolve(part.name() + ".json");
+                runJmh(part, plan.iterations(), partFile);
+                addAll(merged, partFile);
+                phases.put(part.name(), Map.of("seconds", seconds(partStart), "loadAverageAfter", loadAverage()));
+            }
+            GlooPeer peer = new GlooPeer(settings.python(), GLOO_PEER, out);
+            Map<Integer, Path> inventories = writeInventories(plan.glooTensorCounts(), MODEL_MIB, work);
+            List<String> glooOutcomes = new ArrayList<>();
+            for (GlooPart part : plan.gloo()) {
+                long partStart = System.nanoTime();
+                Path partFile = work.resolve("gloo-" + part.receivers() + ".json");
+                List<Path> files = part.tensors().stream().map(inventories::get).toList();
+                String outcome = peer.run(files, part, MODEL_MIB, partFile);
+                glooOutcomes.add(part.receivers() + " receivers: " + outcome);
+                if (Files.isRegularFile(partFile)) {
+                    addAll(merged, partFile);
+                }
+                phases.put("gloo-" + part.receivers(), Map.of("seconds", seconds(partStart), "loadAverageAfter",
+                        loadAverage(), "outcome", outcome));
+            }
+            JSON.writeValue(resultFile.toFile(), merged);
+            load.put("end", loadAverage());
+            RunMetadata.collect(prefixed(args))
+                    .with("loadAverage", load)
+                    .with("phases", phases)
+                    .with("plan", describe(plan))
+                    .with("glooPeer", glooOutcomes)
+                    .with("durationSeconds", seconds(started))
+                    .write(RunMetadata.metadataPathFor(resultFile));
+        } finally {
+            deleteTree(work);
+        }
+        out.println("wrote " + resultFile + " (" + merged.size() + " scores) in " + Math.round(seconds(started)) + " s");
+        ChartRenderer.renderAll(settings.results(), settings.results().resolve("charts"), out); // prints this run's tables
+    }
+
+    private static void runJmh(JmhPart part, Iterations iterations, Path resultFile) throws RunnerException {
+        ChainedOptionsBuilder options = new OptionsBuilder()
+                .include(part.include())
+                .forks(1)
+                .warmupIterations(iterations.warmups())
+                .warmupTime(TimeValue.milliseconds(iterations.warmupTime().toMillis()))
+                .measurementIterations(iterations.measurements())
+                .measurementTime(TimeValue.milliseconds(iterations.measurementTime().toMillis()))
+                .timeout(TimeValue.seconds(HostSyncBenchmark.DEADLINE.toSeconds() * 2))
+                .resultFormat(ResultFormatType.JSON)
+                .result(resultFile.toString());
+        part.params().forEach((name, values) -> options.param(name, values.toArray(String[]::new)));
+        new Runner(options.build()).run();
+    }
+
+    /**
+     * The models of {@link HostSyncBenchmark} as inventory files (name, dtype, shape), so the gloo peer moves exactly
+     * the tensors the Java side moves.
+     */
+    static Map<Integer, Path> writeInventories(List<Integer> tensorCounts, int modelMiB, Path directory) throws IOException {
+        Map<Integer, Path> files = new LinkedHashMap<>();
+        for (int count : tensorCounts) {
+            Inventory model = BenchModels.hostModel(count, (long) modelMiB << 20);
+            Path file = directory.resolve("host-model-" + count + ".tsv");
+            Files.writeString(file, inventoryText(model), StandardCharsets.UTF_8);
+            files.put(count, file);
+        }
+        return files;
+    }
+
+    static String inventoryText(Inventory inventory) {
+        StringBuilder text = new StringBuilder("# ").append(inventory.source()).append('\n').append("name\tdtype\tshape\n");
+        for (TensorSpec tensor : inventory.tensors()) {
+            text.append(tensor.name()).append('\t').append(tensor.dtype().torchName()).append('\t')
+                    .append(java.util.Arrays.stream(tensor.shape()).mapToObj(String::valueOf).collect(Collectors.joining(",")))
+                    .append('\n');
+        }
+        return text.toString();
+    }
+
+    private static Map<String, Object> describe(Plan plan) {
+        Map<String, Object> described = new LinkedHashMap<>();
+        described.put("iterations", plan.iterations().toString());
+        described.put("jmh", plan.jmh().stream().map(JmhPart::toString).toList());
+        described.put("gloo", plan.gloo().stream().map(GlooPart::toString).toList());
+        return described;
+    }
+
+    private static List<String> prefixed(List<String> args) {
+        List<String> all = new ArrayList<>(List.of(COMMAND));
+        all.addAll(args);
+        return all;
+    }
+
+    private static void addAll(ArrayNode merged, Path jmhJson) throws IOException {
+        if (!Files.isRegularFile(jmhJson)) {
+            return; // every trial of the part failed; JMH printed why
+        }
+        JsonNode scores = JSON.readTree(jmhJson.toFile());
+        scores.forEach(merged::add);
+    }
+
+    /** /proc/loadavg as it reads (1, 5 and 15 minute averages, runnable/total tasks, last pid), or "unknown". */
+    static String loadAverage() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).trim();
+        } catch (IOException | UncheckedIOException e) {
+            return "unknown";
+        }
+    }
+
+    private static double seconds(long startNanos) {
+        return Math.round((System.nanoTime() - startNanos) / 1e8) / 10.0;
+    }
+
+    private static double seconds(ZonedDateTime start) {
+        return Duration.between(start, ZonedDateTime.now()).toMillis() / 1e3;
+    }
+
+    private static void deleteTree(Path directory) throws IOException {
+        try (var paths = Files.walk(directory)) {
+            for (Path path : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(path);
+            }
+        }
+    }
+}
