@@ -36,23 +36,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gpu"))
 from torch_peer import DTYPE_BYTES, InventoryError, parse_inventory  # noqa: E402  (one inventory parser)
 
 BENCHMARK = "torch.gloo.GlooSync"
-METHODS = ("perTensor", "flattened")
 # How each inventory dtype travels through gloo (torch 1.13): same element size, a type gloo supports.
 GLOO_DTYPES = {"bfloat16": "float16", "bool": "uint8", "float8_e4m3fn": "uint8", "float8_e5m2": "uint8",
                "float8_e4m3fnuz": "uint8", "float8_e5m2fnuz": "uint8", "int16": "float16", "uint16": "float16",
                "uint32": "int32", "uint64": "int64"}
-WORKER_TIMEOUT_SLACK_S = 30
+# Start-up (torch import, allocation of every inventory) and the warm-ups, beyond --time-budget.
+WORKER_TIMEOUT_SLACK_S = 45
 
 
 def gloo_dtype_name(dtype):
     return GLOO_DTYPES.get(dtype, dtype)
 
 
-def repetitions(estimate_s, share_s, repeat):
-    """Timed syncs that fit in share_s when each takes estimate_s: at least 1, at most repeat."""
+def repetitions(estimate_s, share_s, left_s, repeat):
+    """Timed syncs that fit in share_s when each takes estimate_s: at most repeat, at least 1 unless even one
+    would overrun the whole time left (then 0: the method is skipped)."""
+    if estimate_s > left_s:
+        return 0
     if estimate_s <= 0:
         return repeat
     return max(1, min(repeat, int(share_s / estimate_s)))
+
+
+def schedule(case_count):
+    """(case, method) in the order measured: every flattened sync first (cheap, and what the targets name), then
+    per-tensor by case, so a budget that runs out loses the most expensive per-tensor points only."""
+    return [(case, method) for method in ("flattened", "perTensor") for case in range(case_count)]
 
 
 def score(samples_s, params, method, extra):
@@ -78,125 +87,131 @@ def score(samples_s, params, method, extra):
     return entry
 
 
-def worker(rank, world, store_path, inventories, args, results):
-    """One rank: joins the gloo group, runs every method on every inventory, reports to `results` (rank 0, 1)."""
-    import torch
-    import torch.distributed as dist
+class Case:
+    """One inventory's tensors on one rank: the sender's random bytes, a receiver's zeros."""
 
-    dist.init_process_group("gloo", store=dist.FileStore(store_path, world), rank=rank, world_size=world)
-    report = {"rank": rank, "cases": []}
-    deadline = time.monotonic() + args.time_budget
-    for case_index, (path, tensors_spec) in enumerate(inventories):
-        tensors = []
-        for _, dtype, shape in tensors_spec:
+    def __init__(self, torch, rank, path, spec):
+        self.torch, self.rank, self.path = torch, rank, path
+        self.tensors = []
+        for _, dtype, shape in spec:
             tensor = torch.empty(shape, dtype=getattr(torch, gloo_dtype_name(dtype)))
             flat = tensor.view(-1).view(torch.uint8)
             if rank == 0:
                 flat.random_(0, 256)
             else:
                 flat.zero_()
-            tensors.append(tensor)
-        flats = [tensor.view(-1).view(torch.uint8) for tensor in tensors]
-        sizes = [flat.numel() for flat in flats]
-        total = sum(sizes)
+            self.tensors.append(tensor)
+        self.flats = [tensor.view(-1).view(torch.uint8) for tensor in self.tensors]
+        self.sizes = [flat.numel() for flat in self.flats]
+        self.bytes = sum(self.sizes)
+        self.phases = {"flatten": [], "broadcast": [], "load": []}
 
-        def crc():
-            value = 0
-            for flat in flats:
-                value = zlib.crc32(flat.numpy(), value)
-            return value
+    def crc(self):
+        value = 0
+        for flat in self.flats:
+            value = zlib.crc32(flat.numpy(), value)
+        return value
 
-        def per_tensor(count=len(tensors)):
-            for tensor in tensors[:count]:
-                dist.broadcast(tensor, src=0)
+    def clear(self):
+        if self.rank != 0:
+            for flat in self.flats:
+                flat.zero_()
+        for values in self.phases.values():
+            values.clear()
 
-        phases = {"flatten": [], "broadcast": [], "load": []}
+    def per_tensor(self, dist, count=None):
+        for tensor in self.tensors[:count]:
+            dist.broadcast(tensor, src=0)
 
-        def flattened():
-            t0 = time.monotonic()
-            if rank == 0:
-                bucket = torch.cat(flats)
-            else:
-                bucket = torch.empty(total, dtype=torch.uint8)
-            t1 = time.monotonic()
-            dist.broadcast(bucket, src=0)
-            t2 = time.monotonic()
-            if rank != 0:
-                for destination, view in zip(flats, torch.split(bucket, sizes)):
-                    destination.copy_(view)  # load_weights: param.data.copy_(received view)
-            t3 = time.monotonic()
-            phases["flatten"].append(t1 - t0)
-            phases["broadcast"].append(t2 - t1)
-            phases["load"].append(t3 - t2)
+    def flattened(self, dist):
+        torch = self.torch
+        t0 = time.monotonic()
+        bucket = torch.cat(self.flats) if self.rank == 0 else torch.empty(self.bytes, dtype=torch.uint8)
+        t1 = time.monotonic()
+        dist.broadcast(bucket, src=0)
+        t2 = time.monotonic()
+        if self.rank != 0:
+            for destination, view in zip(self.flats, torch.split(bucket, self.sizes)):
+                destination.copy_(view)  # load_weights: param.data.copy_(received view)
+        t3 = time.monotonic()
+        self.phases["flatten"].append(t1 - t0)
+        self.phases["broadcast"].append(t2 - t1)
+        self.phases["load"].append(t3 - t2)
 
-        expected = crc() if rank == 0 else 0
-        case = {"inventory": str(path), "tensors": len(tensors), "bytes": total, "methods": {}}
-        for method_index, method in enumerate(METHODS):
-            if rank != 0:
-                for flat in flats:
-                    flat.zero_()
+
+def worker(rank, world, store_path, inventories, args, results):
+    """One rank: joins the gloo group and measures every (inventory, method) of the schedule; ranks 0 and 1 put
+    each result on `results` as soon as it is measured, then None."""
+    import torch
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", store=dist.FileStore(store_path, world), rank=rank, world_size=world)
+    deadline = time.monotonic() + args.time_budget
+    cases = [Case(torch, rank, path, spec) for path, spec in inventories]
+    expected = [case.crc() if rank == 0 else 0 for case in cases]
+    plan = schedule(len(cases))
+    for index, (case_index, method) in enumerate(plan):
+        case = cases[case_index]
+        case.clear()
+        started = torch.tensor([int(time.monotonic() < deadline)], dtype=torch.int64)
+        dist.broadcast(started, src=0)  # no time left: every rank skips the rest, warm-ups included
+        if not started.item():
+            if rank <= 1:
+                results.put({"rank": rank, "case": case_index, "tensors": len(case.tensors), "method": method,
+                             "samples_s": []})
+            continue
+        dist.barrier()
+        t0 = time.monotonic()
+        warmed = len(case.tensors)
+        if method == "perTensor":
+            warmed = min(warmed, args.warmup_tensors)
+            case.per_tensor(dist, warmed)
+        else:
+            case.flattened(dist)
+        dist.barrier()
+        estimate = (time.monotonic() - t0) * len(case.tensors) / warmed
+        for values in case.phases.values():
+            values.clear()
+        left = max(0.0, deadline - time.monotonic())
+        # Every rank must make the same number of broadcasts: rank 0 decides and tells the others.
+        decided = torch.tensor([repetitions(estimate, left / (len(plan) - index), left, args.repeat)], dtype=torch.int64)
+        dist.broadcast(decided, src=0)
+        samples = []
+        for _ in range(int(decided.item())):
             dist.barrier()
             t0 = time.monotonic()
-            warmed = len(tensors)
             if method == "perTensor":
-                warmed = min(len(tensors), args.warmup_tensors)
-                per_tensor(warmed)
+                case.per_tensor(dist)
             else:
-                flattened()
+                case.flattened(dist)
             dist.barrier()
-            estimate = (time.monotonic() - t0) * len(tensors) / warmed
-            for values in phases.values():
-                values.clear()
-            methods_left = (len(inventories) - case_index) * len(METHODS) - method_index
-            share = max(0.0, deadline - time.monotonic()) / methods_left
-            # Every rank must make the same number of broadcasts: rank 0 decides and tells the others.
-            decided = torch.tensor([repetitions(estimate, share, args.repeat)], dtype=torch.int64)
-            dist.broadcast(decided, src=0)
-            samples = []
-            for _ in range(int(decided.item())):
-                dist.barrier()
-                t0 = time.monotonic()
-                if method == "perTensor":
-                    per_tensor()
-                else:
-                    flattened()
-                dist.barrier()
-                samples.append(time.monotonic() - t0)
-            sent = torch.tensor([expected], dtype=torch.int64)
-            dist.broadcast(sent, src=0)
-            mismatched = torch.tensor([int(rank != 0 and crc() != sent.item())], dtype=torch.int64)
-            dist.all_reduce(mismatched)  # receivers whose bytes differ from the sender's
-            case["methods"][method] = {
-                "samples_s": samples,
-                "warmup_estimate_s": estimate,
-                "receivers_mismatched": int(mismatched.item()),
-                "phases_s": {name: statistics.median(values) for name, values in phases.items() if values},
-            }
-        report["cases"].append(case)
-        del tensors, flats
+            samples.append(time.monotonic() - t0)
+        sent = torch.tensor([expected[case_index]], dtype=torch.int64)
+        dist.broadcast(sent, src=0)
+        mismatched = torch.tensor([int(rank != 0 and bool(samples) and case.crc() != sent.item())], dtype=torch.int64)
+        dist.all_reduce(mismatched)  # receivers whose bytes differ from the sender's
+        if rank <= 1:
+            results.put({"rank": rank, "case": case_index, "tensors": len(case.tensors), "bytes": case.bytes,
+                         "method": method, "samples_s": samples, "warmup_estimate_s": estimate,
+                         "receivers_mismatched": int(mismatched.item()),
+                         "phases_s": {name: statistics.median(v) for name, v in case.phases.items() if v}})
     dist.destroy_process_group()
     if rank <= 1:
-        results.put(report)
+        results.put(None)
 
 
-def merge(reports, params_of, torch_version):
-    """JMH-shaped entries from the sender's report (times) and the first receiver's (phases it alone sees)."""
-    sender = next(r for r in reports if r["rank"] == 0)
-    receiver = next((r for r in reports if r["rank"] == 1), None)
-    entries = []
-    for index, case in enumerate(sender["cases"]):
-        for method, measured in case["methods"].items():
-            extra = {"torchVersion": torch_version, "backend": "gloo", "bytes": case["bytes"],
-                     "verified": measured["receivers_mismatched"] == 0,
-                     "dtypeNote": "bfloat16 tensors sent as float16 (same bytes): gloo has no bfloat16"}
-            entry = score(measured["samples_s"], params_of(case), method, extra)
-            phases = dict(measured["phases_s"])
-            if receiver is not None:
-                phases["load"] = receiver["cases"][index]["methods"][method]["phases_s"].get("load")
-            entry["secondaryMetrics"] = {name: {"score": value * 1e3, "scoreUnit": "ms/op"}
-                                         for name, value in phases.items() if value is not None}
-            entries.append(entry)
-    return entries
+def entry(sender, receiver, params_of, torch_version):
+    """The JMH-shaped entry of one measured (inventory, method): times from the sender, the load phase (which only
+    receivers see) from the first receiver."""
+    extra = {"torchVersion": torch_version, "backend": "gloo", "bytes": sender["bytes"],
+             "verified": sender["receivers_mismatched"] == 0,
+             "dtypeNote": "bfloat16 tensors sent as float16 (same bytes): gloo has no bfloat16"}
+    result = score(sender["samples_s"], params_of(sender), sender["method"], extra)
+    phases = dict(sender["phases_s"])
+    if receiver is not None and "load" in receiver["phases_s"]:
+        phases["load"] = receiver["phases_s"]["load"]
+    result["secondaryMetrics"] = {name: {"score": value * 1e3, "scoreUnit": "ms/op"} for name, value in phases.items()}
+    return result
 
 
 def main(argv=None):
@@ -244,10 +259,29 @@ def main(argv=None):
                  for rank in range(world)]
         for process in ranks:
             process.start()
-        reports = []
+        measured, receiver_phases, finished, skipped = {}, {}, 0, []
+
+        def write():
+            entries = [entry(measured[k], receiver_phases.get(k), params_of, torch.__version__) for k in sorted(measured)]
+            args.out.write_text(json.dumps(entries, indent=2) + "\n")
+            return entries
+
+        deadline = time.monotonic() + args.time_budget + WORKER_TIMEOUT_SLACK_S
         try:
-            for _ in range(min(2, world)):
-                reports.append(results.get(timeout=args.time_budget + WORKER_TIMEOUT_SLACK_S * len(inventories)))
+            while finished < min(2, world):
+                report = results.get(timeout=max(1.0, deadline - time.monotonic()))
+                if report is None:
+                    finished += 1
+                    continue
+                key = (report["case"], report["method"])
+                if report["rank"] == 1:
+                    receiver_phases[key] = report
+                    continue
+                if not report["samples_s"]:
+                    skipped.append(f"{report['method']} at {report['tensors']} tensors")
+                    continue
+                measured[key] = report
+                write()  # after every measurement: a run stopped by its time box keeps what it measured
         except Exception as error:  # queue.Empty on timeout, or a rank that died
             print(f"gloo_peer: the ranks did not finish in time or failed ({type(error).__name__}); "
                   f"exit codes {[p.exitcode for p in ranks]}", file=sys.stderr)
@@ -258,12 +292,13 @@ def main(argv=None):
             process.join(WORKER_TIMEOUT_SLACK_S)
             if process.is_alive():
                 process.kill()
-    entries = merge(reports, params_of, torch.__version__)
-    args.out.write_text(json.dumps(entries, indent=2) + "\n")
+        entries = write()
+    if skipped:
+        print(f"gloo_peer: skipped for lack of time (--time-budget {args.time_budget:.0f} s): {', '.join(skipped)}")
     failed = [e["benchmark"] + str(e["params"]) for e in entries if not e["verified"]]
-    for entry in entries:
-        print(f"{entry['benchmark']} {entry['params']}: {entry['primaryMetric']['score']:.1f} ms "
-              f"({entry['measurementIterations']} syncs)" + ("" if entry["verified"] else " NOT VERIFIED"))
+    for result in entries:
+        print(f"{result['benchmark']} {result['params']}: {result['primaryMetric']['score']:.1f} ms "
+              f"({result['measurementIterations']} syncs)" + ("" if result["verified"] else " NOT VERIFIED"))
     if failed:
         print(f"gloo_peer: receivers' bytes differ from the sender's after {failed}", file=sys.stderr)
         return 1

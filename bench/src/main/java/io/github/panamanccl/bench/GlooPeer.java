@@ -16,8 +16,11 @@ import java.util.concurrent.TimeUnit;
  * never outlives its time box. Without a python whose torch has gloo, every run is skipped with the reason.
  */
 final class GlooPeer {
-    /** Start-up of the sender and receiver processes (torch import) and the per-inventory allocation, on top of the budget. */
-    private static final Duration SLACK = Duration.ofSeconds(60);
+    /**
+     * Beyond the peer's budget: its start-up, allocation and warm-ups (it allows itself 45 s for them) and the
+     * sync that may still run when the budget ends.
+     */
+    private static final Duration SLACK = Duration.ofSeconds(75);
 
     private final String python;
     private final Path script;

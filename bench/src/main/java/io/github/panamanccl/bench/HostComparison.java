@@ -49,6 +49,8 @@ final class HostComparison {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     /** Forking a JVM, allocating every rank's tensors and the verified syncs of a trial's setup, roughly. */
     private static final Duration TRIAL_OVERHEAD = Duration.ofSeconds(5);
+    private static final Duration JMH_LOCK_WAIT = Duration.ofMinutes(10);
+    private static final Duration JMH_LOCK_POLL = Duration.ofSeconds(15);
 
     private HostComparison() {
     }
@@ -184,13 +186,15 @@ final class HostComparison {
         Map<String, Object> phases = new LinkedHashMap<>();
         Map<String, Object> load = new LinkedHashMap<>();
         load.put("start", loadAverage());
+        out.println("load average at the start: " + load.get("start") + " on " + Runtime.getRuntime().availableProcessors()
+                + " CPUs (recorded before and after every part in the .meta.json; a busy machine makes every score noisy)");
         ArrayNode merged = JSON.createArrayNode();
         Path work = Files.createTempDirectory("host-compare-");
         try {
             for (JmhPart part : plan.jmh()) {
                 long partStart = System.nanoTime();
                 Path partFile = work.resolve(part.name() + ".json");
-                runJmh(part, plan.iterations(), partFile);
+                runJmh(part, plan.iterations(), partFile, out);
                 addAll(merged, partFile);
                 phases.put(part.name(), Map.of("seconds", seconds(partStart), "loadAverageAfter", loadAverage()));
             }
@@ -225,7 +229,8 @@ final class HostComparison {
         ChartRenderer.renderAll(settings.results(), settings.results().resolve("charts"), out); // prints this run's tables
     }
 
-    private static void runJmh(JmhPart part, Iterations iterations, Path resultFile) throws RunnerException {
+    private static void runJmh(JmhPart part, Iterations iterations, Path resultFile, PrintStream out)
+            throws RunnerException, InterruptedException {
         ChainedOptionsBuilder options = new OptionsBuilder()
                 .include(part.include())
                 .forks(1)
@@ -237,7 +242,23 @@ final class HostComparison {
                 .resultFormat(ResultFormatType.JSON)
                 .result(resultFile.toString());
         part.params().forEach((name, values) -> options.param(name, values.toArray(String[]::new)));
-        new Runner(options.build()).run();
+        long giveUp = System.nanoTime() + JMH_LOCK_WAIT.toNanos();
+        while (true) {
+            try {
+                new Runner(options.build()).run();
+                return;
+            } catch (RunnerException e) {
+                // Another JMH run on this machine (another worktree's benchmarks) holds /tmp/jmh.lock: running beside
+                // it would measure both, so wait for it, within bounds.
+                boolean locked = String.valueOf(e.getMessage()).contains("JMH lock");
+                if (!locked || System.nanoTime() - giveUp > 0) {
+                    throw e;
+                }
+                out.println("another JMH run holds /tmp/jmh.lock; waiting for it (at most " + JMH_LOCK_WAIT.toMinutes()
+                        + " min in all)");
+                Thread.sleep(JMH_LOCK_POLL.toMillis());
+            }
+        }
     }
 
     /**
