@@ -11,7 +11,9 @@ side of the comparison, so both sides move exactly the same tensors):
 Gloo in torch 1.13 has no bfloat16, so bfloat16 tensors travel as float16 (the same bytes); 1-byte types
 travel as uint8.
 
-A sync is timed on rank 0 from a barrier before it to a barrier after it (every receiver has the whole model).
+A sync is timed on rank 0 from a barrier before it to a barrier after it (every receiver has the whole model);
+its CPU time is the sum over all ranks' processes (secondary metric task-clock, CPU ms per sync, as JMH's perfnorm
+profiler names it for the Java side).
 Each method gets one warm-up (perTensor: its first --warmup-tensors tensors), then up to --repeat timed syncs,
 fewer when the estimate would overrun this method's share of --time-budget (at least one). Receivers zero
 their tensors before each method and are checked against the sender's CRC32 after it.
@@ -176,23 +178,26 @@ def worker(rank, world, store_path, inventories, args, results):
         # Every rank must make the same number of broadcasts: rank 0 decides and tells the others.
         decided = torch.tensor([repetitions(estimate, left / (len(plan) - index), left, args.repeat)], dtype=torch.int64)
         dist.broadcast(decided, src=0)
-        samples = []
+        samples, cpu = [], []
         for _ in range(int(decided.item())):
             dist.barrier()
-            t0 = time.monotonic()
+            t0, c0 = time.monotonic(), time.process_time()
             if method == "perTensor":
                 case.per_tensor(dist)
             else:
                 case.flattened(dist)
             dist.barrier()
             samples.append(time.monotonic() - t0)
+            used = torch.tensor([time.process_time() - c0], dtype=torch.float64)
+            dist.all_reduce(used)  # CPU seconds of every rank's process, all its threads
+            cpu.append(used.item())
         sent = torch.tensor([expected[case_index]], dtype=torch.int64)
         dist.broadcast(sent, src=0)
         mismatched = torch.tensor([int(rank != 0 and bool(samples) and case.crc() != sent.item())], dtype=torch.int64)
         dist.all_reduce(mismatched)  # receivers whose bytes differ from the sender's
         if rank <= 1:
             results.put({"rank": rank, "case": case_index, "tensors": len(case.tensors), "bytes": case.bytes,
-                         "method": method, "samples_s": samples, "warmup_estimate_s": estimate,
+                         "method": method, "samples_s": samples, "cpu_s": cpu, "warmup_estimate_s": estimate,
                          "receivers_mismatched": int(mismatched.item()),
                          "phases_s": {name: statistics.median(v) for name, v in case.phases.items() if v}})
     dist.destroy_process_group()
@@ -211,6 +216,8 @@ def entry(sender, receiver, params_of, torch_version):
     if receiver is not None and "load" in receiver["phases_s"]:
         phases["load"] = receiver["phases_s"]["load"]
     result["secondaryMetrics"] = {name: {"score": value * 1e3, "scoreUnit": "ms/op"} for name, value in phases.items()}
+    # Named and scaled like JMH's perfnorm task-clock (CPU milliseconds per operation), so both read alike.
+    result["secondaryMetrics"]["task-clock"] = {"score": statistics.fmean(sender["cpu_s"]) * 1e3, "scoreUnit": "#/op"}
     return result
 
 

@@ -13,6 +13,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
+import io.github.panamanccl.bench.HostComparisonTable.Contender;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -26,34 +28,38 @@ class HostComparisonTableTest {
     @Test
     void rowsPairTheSystemsOfOneRunAndTheRatiosDivideTheirTimes() {
         List<JmhResult> run = List.of(
-                sync("bucketed", 40, 1000, 1), sync("perTensor", 20, 1000, 1), sync("rawTcp", 30, 1000, 1),
+                sync("bucketed", 40, 30, 1000, 1), sync("perTensor", 20, 25, 1000, 1), sync("rawTcp", 30, 60, 1000, 1),
                 gloo("perTensor", 300, 1000, 1), gloo("flattened", 100, 1000, 1),
-                sync("bucketed", 50, 18867, 1), sync("perTensor", 500, 18867, 1), sync("rawTcp", 30, 18867, 1),
+                sync("bucketed", 50, Double.NaN, 18867, 1), sync("perTensor", 500, Double.NaN, 18867, 1),
+                sync("rawTcp", 30, Double.NaN, 18867, 1),
                 gloo("flattened", 400, 18867, 1),
-                sync("bucketed", 200, 18867, 8), sync("rawTcp", 150, 18867, 8));
+                sync("bucketed", 200, Double.NaN, 18867, 8), sync("rawTcp", 150, Double.NaN, 18867, 8));
 
         List<HostComparisonTable.Row> rows = HostComparisonTable.rows(run);
 
         assertEquals(List.of(List.of(1000, 1), List.of(18867, 1), List.of(18867, 8)),
                 rows.stream().map(row -> List.of(row.tensors(), row.receivers())).toList());
         HostComparisonTable.Row small = rows.getFirst();
-        assertEquals(0.5, small.overPerTensor(), 1e-9);
-        assertEquals(0.75, small.ofLoopback(), 1e-9);
-        assertEquals(7.5, small.overGlooPerTensor(), 1e-9);
-        assertEquals(2.5, small.overGlooFlattened(), 1e-9);
+        assertEquals(0.5, small.speedUpOver(Contender.PER_TENSOR), 1e-9);
+        assertEquals(0.75, small.speedUpOver(Contender.RAW_TCP), 1e-9);
+        assertEquals(7.5, small.speedUpOver(Contender.GLOO_PER_TENSOR), 1e-9);
+        assertEquals(2.5, small.speedUpOver(Contender.GLOO_FLATTENED), 1e-9);
+        assertEquals(2.0, small.cpuSpeedUpOver(Contender.RAW_TCP), 1e-9, "CPU: 60 ms raw TCP, 30 ms bucketed");
         HostComparisonTable.Row scaling = rows.get(2);
-        assertTrue(Double.isNaN(scaling.perTensorMs()) && Double.isNaN(scaling.glooFlattenedMs()), "not measured: NaN");
-        assertEquals(0.75, scaling.ofLoopback(), 1e-9);
+        assertTrue(Double.isNaN(scaling.ms(Contender.PER_TENSOR)) && Double.isNaN(scaling.ms(Contender.GLOO_FLATTENED)),
+                "not measured: NaN");
+        assertTrue(Double.isNaN(scaling.cpuMs(Contender.BUCKETED)), "no CPU time measured");
+        assertEquals(0.75, scaling.speedUpOver(Contender.RAW_TCP), 1e-9);
 
-        assertEquals(Optional.of(false), HostComparisonTable.met(rows, HostComparisonTable.Row::overPerTensor,
+        assertEquals(Optional.of(false), HostComparisonTable.met(rows, row -> row.speedUpOver(Contender.PER_TENSOR),
                 HostComparisonTable.PER_TENSOR_TARGET), "per-tensor wins at 1 000 tensors");
-        assertEquals(Optional.of(false), HostComparisonTable.met(rows, HostComparisonTable.Row::ofLoopback,
+        assertEquals(Optional.of(false), HostComparisonTable.met(rows, row -> row.speedUpOver(Contender.RAW_TCP),
                 HostComparisonTable.LOOPBACK_TARGET));
-        assertEquals(Optional.of(false), HostComparisonTable.met(rows, HostComparisonTable.Row::overGlooFlattened,
+        assertEquals(Optional.of(false), HostComparisonTable.met(rows, row -> row.speedUpOver(Contender.GLOO_FLATTENED),
                 HostComparisonTable.GLOO_FLATTENED_TARGET), "2.5x at 1 000 tensors, 8x at 18 867");
-        assertEquals(Optional.of(true), HostComparisonTable.met(rows.subList(1, 2), HostComparisonTable.Row::overGlooFlattened,
-                HostComparisonTable.GLOO_FLATTENED_TARGET));
-        assertEquals(Optional.empty(), HostComparisonTable.met(rows.subList(2, 3), HostComparisonTable.Row::overPerTensor,
+        assertEquals(Optional.of(true), HostComparisonTable.met(rows.subList(1, 2),
+                row -> row.speedUpOver(Contender.GLOO_FLATTENED), HostComparisonTable.GLOO_FLATTENED_TARGET));
+        assertEquals(Optional.empty(), HostComparisonTable.met(rows.subList(2, 3), row -> row.speedUpOver(Contender.PER_TENSOR),
                 HostComparisonTable.PER_TENSOR_TARGET), "no row with both scores");
     }
 
@@ -90,14 +96,15 @@ class HostComparisonTableTest {
 
         String output = printed.toString(StandardCharsets.UTF_8);
         assertTrue(output.contains("| 1000 | 1 | 10.0 | 20.0 | 9.50 | - | 60.0 | 2.00 | 0.95 | - | 6.00 |"), output);
+        assertTrue(!output.contains("CPU ms"), "no CPU table without CPU times: " + output);
         assertTrue(output.contains("bucketed >= per-tensor at every count: met; bucketed >= 0.9 x raw loopback TCP: met; "
                 + "bucketed >= 5x faster than gloo flattened: met"), output);
         assertTrue(!output.contains("99"), "the older run is not printed: " + output);
     }
 
-    private static JmhResult sync(String method, double ms, int tensors, int receivers) {
+    private static JmhResult sync(String method, double ms, double cpuMs, int tensors, int receivers) {
         return new JmhResult(RUN, "HostSyncBenchmark", method, Map.of("tensors", String.valueOf(tensors), "receivers",
-                String.valueOf(receivers), "modelMiB", "64", "bucketMiB", "16"), ms / 1e3, Double.NaN);
+                String.valueOf(receivers), "modelMiB", "64", "bucketMiB", "16"), ms / 1e3, Double.NaN, cpuMs / 1e3);
     }
 
     private static JmhResult gloo(String method, double ms, int tensors, int receivers) {

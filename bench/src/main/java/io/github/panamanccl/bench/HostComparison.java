@@ -14,6 +14,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -189,12 +191,15 @@ final class HostComparison {
         out.println("load average at the start: " + load.get("start") + " on " + Runtime.getRuntime().availableProcessors()
                 + " CPUs (recorded before and after every part in the .meta.json; a busy machine makes every score noisy)");
         ArrayNode merged = JSON.createArrayNode();
+        Optional<String> noCpuTime = whyNoCpuTime();
+        out.println(noCpuTime.map(why -> "CPU time per sync not measured: " + why)
+                .orElse("CPU time per sync: perf stat's task-clock (JMH perfnorm profiler)"));
         Path work = Files.createTempDirectory("host-compare-");
         try {
             for (JmhPart part : plan.jmh()) {
                 long partStart = System.nanoTime();
                 Path partFile = work.resolve(part.name() + ".json");
-                runJmh(part, plan.iterations(), partFile, out);
+                runJmh(part, plan.iterations(), noCpuTime.isEmpty(), partFile, out);
                 addAll(merged, partFile);
                 phases.put(part.name(), Map.of("seconds", seconds(partStart), "loadAverageAfter", loadAverage()));
             }
@@ -220,6 +225,7 @@ final class HostComparison {
                     .with("phases", phases)
                     .with("plan", describe(plan))
                     .with("glooPeer", glooOutcomes)
+                    .with("cpuTime", noCpuTime.map(why -> "not measured: " + why).orElse("perf stat task-clock, per operation"))
                     .with("durationSeconds", seconds(started))
                     .write(RunMetadata.metadataPathFor(resultFile));
         } finally {
@@ -229,7 +235,7 @@ final class HostComparison {
         ChartRenderer.renderAll(settings.results(), settings.results().resolve("charts"), out); // prints this run's tables
     }
 
-    private static void runJmh(JmhPart part, Iterations iterations, Path resultFile, PrintStream out)
+    private static void runJmh(JmhPart part, Iterations iterations, boolean cpuTime, Path resultFile, PrintStream out)
             throws RunnerException, InterruptedException {
         ChainedOptionsBuilder options = new OptionsBuilder()
                 .include(part.include())
@@ -242,6 +248,9 @@ final class HostComparison {
                 .resultFormat(ResultFormatType.JSON)
                 .result(resultFile.toString());
         part.params().forEach((name, values) -> options.param(name, values.toArray(String[]::new)));
+        if (cpuTime) {
+            options.addProfiler("perfnorm", "events=" + JmhResult.CPU_METRIC);
+        }
         long giveUp = System.nanoTime() + JMH_LOCK_WAIT.toNanos();
         while (true) {
             try {
@@ -306,6 +315,25 @@ final class HostComparison {
         }
         JsonNode scores = JSON.readTree(jmhJson.toFile());
         scores.forEach(merged::add);
+    }
+
+    /**
+     * Why CPU time cannot be counted here, if it cannot: JMH's perfnorm profiler runs {@code perf stat}, which must
+     * exist and be allowed to count the task-clock software event (hardware events are often missing in VMs).
+     */
+    static Optional<String> whyNoCpuTime() throws InterruptedException {
+        try {
+            Process perf = new ProcessBuilder("perf", "stat", "-x", ",", "-e", JmhResult.CPU_METRIC, "true")
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            if (!perf.waitFor(30, TimeUnit.SECONDS)) {
+                perf.destroyForcibly();
+                return Optional.of("perf stat did not finish within 30 s");
+            }
+            return perf.exitValue() == 0 ? Optional.empty()
+                    : Optional.of("perf stat -e " + JmhResult.CPU_METRIC + " failed with exit status " + perf.exitValue());
+        } catch (IOException e) {
+            return Optional.of("no perf (" + e.getMessage() + "); Debian: apt-get install linux-perf");
+        }
     }
 
     /** /proc/loadavg as it reads (1, 5 and 15 minute averages, runnable/total tasks, last pid), or "unknown". */

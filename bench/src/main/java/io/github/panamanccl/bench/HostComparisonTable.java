@@ -4,8 +4,10 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.TreeSet;
 import java.util.function.Predicate;
@@ -14,8 +16,8 @@ import java.util.function.ToDoubleFunction;
 /**
  * The host comparison's tables, each ratio from two scores of one result file (one run of bench/host/compare.sh):
  * per tensor count and receiver count, panama-nccl bucketed against its per-tensor path, plain loopback TCP of the
- * same bytes and torch gloo's per-tensor and flattened broadcasts, with the issue's three targets; time against
- * receiver count; GB/s against bucket size with the loopback limit.
+ * same bytes and torch gloo's per-tensor and flattened broadcasts, with the issue's three targets, in wall time and
+ * in CPU time (which other work on the machine disturbs far less); GB/s against bucket size with the loopback limit.
  */
 final class HostComparisonTable {
     static final String SYNC = "HostSyncBenchmark";
@@ -31,25 +33,48 @@ final class HostComparisonTable {
     private HostComparisonTable() {
     }
 
-    /** One tensor count and receiver count of one run: milliseconds per sync of each system (NaN when absent). */
-    record Row(int tensors, int receivers, double bucketedMs, double perTensorMs, double rawTcpMs, double glooPerTensorMs,
-               double glooFlattenedMs) {
-        /** Per-tensor time / bucketed time: above 1, bucketed is faster. */
-        double overPerTensor() {
-            return perTensorMs / bucketedMs;
+    /** What is compared, by the benchmark that measures it. */
+    enum Contender {
+        BUCKETED(SYNC, "bucketed", "bucketed"),
+        PER_TENSOR(SYNC, "perTensor", "per-tensor"),
+        RAW_TCP(SYNC, "rawTcp", "raw TCP"),
+        GLOO_PER_TENSOR(GLOO, "perTensor", "gloo per-tensor"),
+        GLOO_FLATTENED(GLOO, "flattened", "gloo flattened");
+
+        final String className;
+        final String method;
+        final String label;
+
+        Contender(String className, String method, String label) {
+            this.className = className;
+            this.method = method;
+            this.label = label;
         }
 
-        /** Raw TCP time / bucketed time: the fraction of the loopback limit's speed reached. */
-        double ofLoopback() {
-            return rawTcpMs / bucketedMs;
+        boolean measures(JmhResult result) {
+            return result.className().equals(className) && result.method().equals(method);
+        }
+    }
+
+    /** One tensor count and receiver count of one run: each system's score, where measured. */
+    record Row(int tensors, int receivers, Map<Contender, JmhResult> scores) {
+        /** Milliseconds per sync, NaN when not measured. */
+        double ms(Contender system) {
+            return Optional.ofNullable(scores.get(system)).map(r -> r.secondsPerOp() * 1e3).orElse(Double.NaN);
         }
 
-        double overGlooPerTensor() {
-            return glooPerTensorMs / bucketedMs;
+        /** CPU milliseconds per sync (every thread or process of the run), NaN when not measured. */
+        double cpuMs(Contender system) {
+            return Optional.ofNullable(scores.get(system)).map(r -> r.cpuSecondsPerOp() * 1e3).orElse(Double.NaN);
         }
 
-        double overGlooFlattened() {
-            return glooFlattenedMs / bucketedMs;
+        /** {@code other}'s time / bucketed time: above 1, bucketed is faster. */
+        double speedUpOver(Contender other) {
+            return ms(other) / ms(Contender.BUCKETED);
+        }
+
+        double cpuSpeedUpOver(Contender other) {
+            return cpuMs(other) / cpuMs(Contender.BUCKETED);
         }
     }
 
@@ -77,11 +102,18 @@ final class HostComparisonTable {
         }
         List<Row> rows = new ArrayList<>();
         for (List<Integer> key : keys) {
-            Predicate<JmhResult> same = result -> isHostSync(result) && result.params().containsKey("tensors")
-                    && intParam(result, "tensors") == key.get(0) && receivers(result) == key.get(1);
-            rows.add(new Row(key.get(0), key.get(1), ms(oneRun, SYNC, "bucketed", same), ms(oneRun, SYNC, "perTensor", same),
-                    ms(oneRun, SYNC, "rawTcp", same), ms(oneRun, GLOO, "perTensor", same),
-                    ms(oneRun, GLOO, "flattened", same)));
+            Map<Contender, JmhResult> scores = new EnumMap<>(Contender.class);
+            for (JmhResult result : oneRun) {
+                if (isHostSync(result) && result.params().containsKey("tensors") && intParam(result, "tensors") == key.get(0)
+                        && receivers(result) == key.get(1)) {
+                    for (Contender system : Contender.values()) {
+                        if (system.measures(result)) {
+                            scores.putIfAbsent(system, result);
+                        }
+                    }
+                }
+            }
+            rows.add(new Row(key.get(0), key.get(1), Map.copyOf(scores)));
         }
         return rows;
     }
@@ -118,19 +150,17 @@ final class HostComparisonTable {
             return;
         }
         out.println("host sync, ms per sync (" + oneRun.getFirst().file().getFileName() + "); ratios = other time / bucketed time");
-        out.println("| tensors | receivers | bucketed | per-tensor | raw TCP | gloo per-tensor | gloo flattened "
-                + "| per-tensor / bucketed (>= 1) | raw TCP / bucketed (>= 0.9) | gloo per-tensor / bucketed "
-                + "| gloo flattened / bucketed (>= 5) |");
-        out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-        for (Row row : rows) {
-            out.printf(Locale.ROOT, "| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", row.tensors(),
-                    row.receivers(), number(row.bucketedMs()), number(row.perTensorMs()), number(row.rawTcpMs()),
-                    number(row.glooPerTensorMs()), number(row.glooFlattenedMs()), number(row.overPerTensor()),
-                    number(row.ofLoopback()), number(row.overGlooPerTensor()), number(row.overGlooFlattened()));
+        printTable(rows, Row::ms, Row::speedUpOver, out);
+        out.println("targets: bucketed >= per-tensor at every count: "
+                + verdict(met(rows, row -> row.speedUpOver(Contender.PER_TENSOR), PER_TENSOR_TARGET))
+                + "; bucketed >= 0.9 x raw loopback TCP: "
+                + verdict(met(rows, row -> row.speedUpOver(Contender.RAW_TCP), LOOPBACK_TARGET))
+                + "; bucketed >= 5x faster than gloo flattened: "
+                + verdict(met(rows, row -> row.speedUpOver(Contender.GLOO_FLATTENED), GLOO_FLATTENED_TARGET)));
+        if (rows.stream().anyMatch(row -> !Double.isNaN(row.cpuMs(Contender.BUCKETED)))) {
+            out.println("the same in CPU ms per sync (all threads and processes of the run; perf task-clock for JMH)");
+            printTable(rows, Row::cpuMs, Row::cpuSpeedUpOver, out);
         }
-        out.println("targets: bucketed >= per-tensor at every count: " + verdict(met(rows, Row::overPerTensor, PER_TENSOR_TARGET))
-                + "; bucketed >= 0.9 x raw loopback TCP: " + verdict(met(rows, Row::ofLoopback, LOOPBACK_TARGET))
-                + "; bucketed >= 5x faster than gloo flattened: " + verdict(met(rows, Row::overGlooFlattened, GLOO_FLATTENED_TARGET)));
         List<BucketRow> buckets = bucketRows(oneRun);
         if (!buckets.isEmpty()) {
             out.println("| bucket MiB | bucketed GB/s | raw TCP GB/s, writes of the bucket size | bucketed / raw TCP |");
@@ -139,6 +169,33 @@ final class HostComparisonTable {
                 out.printf(Locale.ROOT, "| %d | %s | %s | %s |%n", row.bucketMiB(), number(row.bucketedGbps()),
                         number(row.rawTcpGbps()), number(row.ofLoopback()));
             }
+        }
+    }
+
+    private interface Measure {
+        double of(Row row, Contender system);
+    }
+
+    private static void printTable(List<Row> rows, Measure value, Measure ratio, PrintStream out) {
+        List<Contender> others = List.of(Contender.PER_TENSOR, Contender.RAW_TCP, Contender.GLOO_PER_TENSOR, Contender.GLOO_FLATTENED);
+        StringBuilder header = new StringBuilder("| tensors | receivers |");
+        for (Contender system : Contender.values()) {
+            header.append(' ').append(system.label).append(" |");
+        }
+        for (Contender other : others) {
+            header.append(' ').append(other.label).append(" / bucketed |");
+        }
+        out.println(header);
+        out.println("|" + " --- |".repeat(2 + Contender.values().length + others.size()));
+        for (Row row : rows) {
+            StringBuilder line = new StringBuilder("| " + row.tensors() + " | " + row.receivers() + " |");
+            for (Contender system : Contender.values()) {
+                line.append(' ').append(number(value.of(row, system))).append(" |");
+            }
+            for (Contender other : others) {
+                line.append(' ').append(number(ratio.of(row, other))).append(" |");
+            }
+            out.println(line);
         }
     }
 
@@ -157,19 +214,10 @@ final class HostComparisonTable {
         return result.className().equals(SYNC) || result.className().equals(GLOO);
     }
 
-    private static double ms(List<JmhResult> oneRun, String className, String method, Predicate<JmhResult> same) {
-        return find(oneRun, className, method, same).map(r -> r.secondsPerOp() * 1e3).orElse(Double.NaN);
-    }
-
     private static double gbps(List<JmhResult> oneRun, String method, Predicate<JmhResult> same) {
-        return find(oneRun, BUCKET_SIZE, method, same)
-                .map(r -> r.param("modelMiB").orElseThrow() * (1 << 20) / r.secondsPerOp() / 1e9).orElse(Double.NaN);
-    }
-
-    private static Optional<JmhResult> find(List<JmhResult> oneRun, String className, String method,
-                                            Predicate<JmhResult> same) {
-        return oneRun.stream().filter(r -> r.className().equals(className) && r.method().equals(method))
-                .filter(same).findFirst();
+        return oneRun.stream().filter(r -> r.className().equals(BUCKET_SIZE) && r.method().equals(method)).filter(same)
+                .findFirst().map(r -> r.param("modelMiB").orElseThrow() * (1 << 20) / r.secondsPerOp() / 1e9)
+                .orElse(Double.NaN);
     }
 
     private static int intParam(JmhResult result, String name) {
