@@ -35,7 +35,7 @@ class GlooPeerTest {
         ByteArrayOutputStream printed = new ByteArrayOutputStream();
         GlooPeer peer = new GlooPeer("/nonexistent/python3", SCRIPT, new PrintStream(printed, true, StandardCharsets.UTF_8));
 
-        String outcome = peer.run(List.of(), new HostComparison.GlooPart(1, List.of(), 1, Duration.ofSeconds(1)), 64,
+        String outcome = peer.run(List.of(), new HostComparisonPlan.GlooPart(1, List.of(), 1, Duration.ofSeconds(1)), 64,
                 directory.resolve("out.json"));
 
         assertTrue(outcome.startsWith("skipped: cannot start /nonexistent/python3"), outcome);
@@ -50,7 +50,7 @@ class GlooPeerTest {
         Map<Integer, Path> inventories = HostComparison.writeInventories(List.of(1000, 4000), 4, directory);
         Path out = directory.resolve("gloo.json");
 
-        String outcome = peer.run(List.copyOf(inventories.values()), new HostComparison.GlooPart(2, List.of(1000, 4000), 1,
+        String outcome = peer.run(List.copyOf(inventories.values()), new HostComparisonPlan.GlooPart(2, List.of(1000, 4000), 1,
                 Duration.ofSeconds(20)), 4, out);
 
         assertEquals("ran", outcome);

@@ -47,18 +47,18 @@ class HostComparisonTest {
 
     @Test
     void theFullPlanCoversTheIssuesMatrixWithinItsBound() {
-        HostComparison.Plan plan = HostComparison.plan(false);
+        HostComparisonPlan.Plan plan = HostComparisonPlan.of(false);
 
-        HostComparison.JmhPart sync = plan.jmh().getFirst();
+        HostComparisonPlan.JmhPart sync = plan.jmh().getFirst();
         assertEquals(List.of("1000", "4000", "18867", "74391"), sync.params().get("tensors"));
         assertEquals(List.of("1", "2", "4"), sync.params().get("receivers"));
         assertEquals(36, sync.trials(), "3 systems x 4 tensor counts x 3 receiver counts");
         assertEquals(List.of("8"), plan.jmh().get(1).params().get("receivers"));
-        assertEquals(List.of(1, 2, 4), plan.gloo().stream().map(HostComparison.GlooPart::receivers).toList());
+        assertEquals(List.of(1, 2, 4), plan.gloo().stream().map(HostComparisonPlan.GlooPart::receivers).toList());
         assertEquals(List.of(1000, 4000, 18867, 74391), plan.glooTensorCounts());
         assertTrue(plan.estimate().compareTo(Duration.ofMinutes(15)) < 0, "bound " + plan.estimate());
-        assertTrue(HostComparison.plan(true).estimate().compareTo(Duration.ofMinutes(5)) < 0,
-                "quick bound " + HostComparison.plan(true).estimate());
+        assertTrue(HostComparisonPlan.of(true).estimate().compareTo(Duration.ofMinutes(5)) < 0,
+                "quick bound " + HostComparisonPlan.of(true).estimate());
     }
 
     @Test

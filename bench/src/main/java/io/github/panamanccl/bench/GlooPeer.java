@@ -37,7 +37,7 @@ final class GlooPeer {
      * Runs one part; returns a one-line outcome: {@code "ran"}, or why nothing (or not everything) was measured.
      * The peer writes {@code resultFile} only when it measured every inventory.
      */
-    String run(List<Path> inventories, HostComparison.GlooPart part, int modelMiB, Path resultFile) throws InterruptedException {
+    String run(List<Path> inventories, HostComparisonPlan.GlooPart part, int modelMiB, Path resultFile) throws InterruptedException {
         Optional<String> why = whyUnavailable();
         if (why.isPresent()) {
             out.println("gloo peer skipped: " + why.get());

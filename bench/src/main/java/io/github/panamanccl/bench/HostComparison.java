@@ -11,6 +11,8 @@ import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -45,12 +47,8 @@ import org.openjdk.jmh.runner.options.TimeValue;
  */
 final class HostComparison {
     static final String COMMAND = "host-compare";
-    static final int MODEL_MIB = 64;
-    static final int BUCKET_MIB = 16;
     private static final Path GLOO_PEER = Path.of("bench/host/gloo_peer.py");
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-    /** Forking a JVM, allocating every rank's tensors and the verified syncs of a trial's setup, roughly. */
-    private static final Duration TRIAL_OVERHEAD = Duration.ofSeconds(5);
     private static final Duration JMH_LOCK_WAIT = Duration.ofMinutes(10);
     private static final Duration JMH_LOCK_POLL = Duration.ofSeconds(15);
 
@@ -102,88 +100,14 @@ final class HostComparison {
         }
     }
 
-    /** JMH warm-up and measurement iterations of every trial. */
-    record Iterations(int warmups, Duration warmupTime, int measurements, Duration measurementTime) {
-        Duration perTrial() {
-            return warmupTime.multipliedBy(warmups).plus(measurementTime.multipliedBy(measurements));
-        }
-    }
-
-    /** One JMH invocation: the benchmarks matching {@code include}, every combination of {@code params}. */
-    record JmhPart(String name, String include, Map<String, List<String>> params, int methods) {
-        int trials() {
-            return methods * params.values().stream().mapToInt(List::size).reduce(1, (a, b) -> a * b);
-        }
-    }
-
-    /** One run of the gloo peer: a sender and {@code receivers} processes, every tensor count in turn. */
-    record GlooPart(int receivers, List<Integer> tensors, int repeat, Duration budget) {
-    }
-
-    record Plan(Iterations iterations, List<JmhPart> jmh, List<GlooPart> gloo) {
-        /** Tensor counts the gloo peer needs inventories of. */
-        List<Integer> glooTensorCounts() {
-            return gloo.stream().flatMap(part -> part.tensors().stream()).distinct().sorted().toList();
-        }
-
-        /** A bound on the run's length: every trial with its overhead, every peer run's time budget plus start-up. */
-        Duration estimate() {
-            Duration jmhTime = iterations.perTrial().plus(TRIAL_OVERHEAD)
-                    .multipliedBy(jmh.stream().mapToInt(JmhPart::trials).sum());
-            return gloo.stream().map(part -> part.budget().plusSeconds(15)).reduce(jmhTime, Duration::plus);
-        }
-    }
-
-    static Plan plan(boolean quick) {
-        String sync = "\\.HostSyncBenchmark\\.";
-        String syncLimit = "\\.HostSyncBenchmark\\.(bucketed|rawTcp)$";
-        String bucketSize = "\\.HostBucketSizeBenchmark\\.";
-        if (quick) {
-            return new Plan(new Iterations(1, Duration.ofMillis(500), 2, Duration.ofMillis(500)), List.of(
-                    new JmhPart("sync", sync, syncParams(List.of("1000", "18867"), List.of("1")), 3),
-                    new JmhPart("scaling", syncLimit, syncParams(List.of("18867"), List.of("4")), 2),
-                    new JmhPart("bucket-size", bucketSize, bucketParams(List.of("1", "4", "16", "64", "256")), 2)),
-                    List.of(new GlooPart(1, List.of(1000, 18867), 2, Duration.ofSeconds(40))));
-        }
-        List<Integer> counts = List.of(1000, 4000, 18867, 74391);
-        return new Plan(new Iterations(1, Duration.ofSeconds(1), 3, Duration.ofSeconds(1)), List.of(
-                new JmhPart("sync", sync, syncParams(strings(counts), List.of("1", "2", "4")), 3),
-                new JmhPart("scaling", syncLimit, syncParams(List.of("1000", "18867"), List.of("8")), 2),
-                new JmhPart("bucket-size", bucketSize, bucketParams(List.of("1", "2", "4", "8", "16", "64", "256")), 2)),
-                List.of(new GlooPart(1, counts, 3, Duration.ofSeconds(70)),
-                        new GlooPart(2, counts, 3, Duration.ofSeconds(80)),
-                        new GlooPart(4, counts, 3, Duration.ofSeconds(100))));
-    }
-
-    private static Map<String, List<String>> syncParams(List<String> tensors, List<String> receivers) {
-        Map<String, List<String>> params = new LinkedHashMap<>();
-        params.put("tensors", tensors);
-        params.put("receivers", receivers);
-        params.put("modelMiB", List.of(String.valueOf(MODEL_MIB)));
-        params.put("bucketMiB", List.of(String.valueOf(BUCKET_MIB)));
-        return params;
-    }
-
-    private static Map<String, List<String>> bucketParams(List<String> sizes) {
-        Map<String, List<String>> params = new LinkedHashMap<>();
-        params.put("bucketMiB", sizes);
-        params.put("modelMiB", List.of("256"));
-        params.put("receivers", List.of("1"));
-        return params;
-    }
-
-    private static List<String> strings(List<Integer> numbers) {
-        return numbers.stream().map(String::valueOf).toList();
-    }
-
     static void main(List<String> args, PrintStream out) throws IOException, RunnerException, InterruptedException {
         ZonedDateTime started = ZonedDateTime.now();
         Settings settings = Settings.parse(args, started);
-        Plan plan = plan(settings.quick());
+        HostComparisonPlan.Plan plan = HostComparisonPlan.of(settings.quick());
         Path resultFile = settings.resultFile(started);
         Files.createDirectories(settings.results());
         out.printf("host comparison (%s): %d JMH trials, %d gloo peer runs, at most about %d min; result %s%n",
-                settings.quick() ? "quick" : "full", plan.jmh().stream().mapToInt(JmhPart::trials).sum(), plan.gloo().size(),
+                settings.quick() ? "quick" : "full", plan.jmh().stream().mapToInt(HostComparisonPlan.JmhPart::trials).sum(), plan.gloo().size(),
                 plan.estimate().toMinutes() + 1, resultFile);
         Map<String, Object> phases = new LinkedHashMap<>();
         Map<String, Object> load = new LinkedHashMap<>();
@@ -196,7 +120,7 @@ final class HostComparison {
                 .orElse("CPU time per sync: perf stat's task-clock (JMH perfnorm profiler)"));
         Path work = Files.createTempDirectory("host-compare-");
         try {
-            for (JmhPart part : plan.jmh()) {
+            for (HostComparisonPlan.JmhPart part : plan.jmh()) {
                 long partStart = System.nanoTime();
                 Path partFile = work.resolve(part.name() + ".json");
                 runJmh(part, plan.iterations(), noCpuTime.isEmpty(), partFile, out);
@@ -204,13 +128,13 @@ final class HostComparison {
                 phases.put(part.name(), Map.of("seconds", seconds(partStart), "loadAverageAfter", loadAverage()));
             }
             GlooPeer peer = new GlooPeer(settings.python(), GLOO_PEER, out);
-            Map<Integer, Path> inventories = writeInventories(plan.glooTensorCounts(), MODEL_MIB, work);
+            Map<Integer, Path> inventories = writeInventories(plan.glooTensorCounts(), HostComparisonPlan.MODEL_MIB, work);
             List<String> glooOutcomes = new ArrayList<>();
-            for (GlooPart part : plan.gloo()) {
+            for (HostComparisonPlan.GlooPart part : plan.gloo()) {
                 long partStart = System.nanoTime();
                 Path partFile = work.resolve("gloo-" + part.receivers() + ".json");
                 List<Path> files = part.tensors().stream().map(inventories::get).toList();
-                String outcome = peer.run(files, part, MODEL_MIB, partFile);
+                String outcome = peer.run(files, part, HostComparisonPlan.MODEL_MIB, partFile);
                 glooOutcomes.add(part.receivers() + " receivers: " + outcome);
                 if (Files.isRegularFile(partFile)) {
                     addAll(merged, partFile);
@@ -235,7 +159,7 @@ final class HostComparison {
         ChartRenderer.renderAll(settings.results(), settings.results().resolve("charts"), out); // prints this run's tables
     }
 
-    private static void runJmh(JmhPart part, Iterations iterations, boolean cpuTime, Path resultFile, PrintStream out)
+    private static void runJmh(HostComparisonPlan.JmhPart part, HostComparisonPlan.Iterations iterations, boolean cpuTime, Path resultFile, PrintStream out)
             throws RunnerException, InterruptedException {
         ChainedOptionsBuilder options = new OptionsBuilder()
                 .include(part.include())
@@ -289,17 +213,17 @@ final class HostComparison {
         StringBuilder text = new StringBuilder("# ").append(inventory.source()).append('\n').append("name\tdtype\tshape\n");
         for (TensorSpec tensor : inventory.tensors()) {
             text.append(tensor.name()).append('\t').append(tensor.dtype().torchName()).append('\t')
-                    .append(java.util.Arrays.stream(tensor.shape()).mapToObj(String::valueOf).collect(Collectors.joining(",")))
+                    .append(Arrays.stream(tensor.shape()).mapToObj(String::valueOf).collect(Collectors.joining(",")))
                     .append('\n');
         }
         return text.toString();
     }
 
-    private static Map<String, Object> describe(Plan plan) {
+    private static Map<String, Object> describe(HostComparisonPlan.Plan plan) {
         Map<String, Object> described = new LinkedHashMap<>();
         described.put("iterations", plan.iterations().toString());
-        described.put("jmh", plan.jmh().stream().map(JmhPart::toString).toList());
-        described.put("gloo", plan.gloo().stream().map(GlooPart::toString).toList());
+        described.put("jmh", plan.jmh().stream().map(Object::toString).toList());
+        described.put("gloo", plan.gloo().stream().map(Object::toString).toList());
         return described;
     }
 
@@ -355,7 +279,7 @@ final class HostComparison {
 
     private static void deleteTree(Path directory) throws IOException {
         try (var paths = Files.walk(directory)) {
-            for (Path path : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+            for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(path);
             }
         }

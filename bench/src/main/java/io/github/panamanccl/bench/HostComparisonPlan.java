@@ -1,0 +1,98 @@
+package io.github.panamanccl.bench;
+
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What one host comparison run measures ({@link HostComparison}): the JMH parts with their parameters and
+ * iterations, the gloo peer's runs with their time budgets, and a bound on how long it all takes.
+ */
+final class HostComparisonPlan {
+    /** The model budget of every host sync measurement (the 74 391-tensor model needs 73 MiB: BenchModels). */
+    static final int MODEL_MIB = 64;
+    static final int BUCKET_MIB = 16;
+    /** Forking a JVM, allocating every rank's tensors and the verified sync of a trial's setup, roughly. */
+    private static final Duration TRIAL_OVERHEAD = Duration.ofSeconds(5);
+    /** The gloo peer's start-up (torch import in every rank), beyond its time budget. */
+    private static final Duration PEER_START = Duration.ofSeconds(15);
+
+    private HostComparisonPlan() {
+    }
+
+    /** JMH warm-up and measurement iterations of every trial. */
+    record Iterations(int warmups, Duration warmupTime, int measurements, Duration measurementTime) {
+        Duration perTrial() {
+            return warmupTime.multipliedBy(warmups).plus(measurementTime.multipliedBy(measurements));
+        }
+    }
+
+    /** One JMH invocation: the benchmarks matching {@code include}, every combination of {@code params}. */
+    record JmhPart(String name, String include, Map<String, List<String>> params, int methods) {
+        int trials() {
+            return methods * params.values().stream().mapToInt(List::size).reduce(1, (a, b) -> a * b);
+        }
+    }
+
+    /** One run of the gloo peer: a sender and {@code receivers} processes, every tensor count in turn. */
+    record GlooPart(int receivers, List<Integer> tensors, int repeat, Duration budget) {
+    }
+
+    record Plan(Iterations iterations, List<JmhPart> jmh, List<GlooPart> gloo) {
+        /** Tensor counts the gloo peer needs inventories of. */
+        List<Integer> glooTensorCounts() {
+            return gloo.stream().flatMap(part -> part.tensors().stream()).distinct().sorted().toList();
+        }
+
+        /** A bound on the run's length: every trial with its overhead, every peer run's time budget plus start-up. */
+        Duration estimate() {
+            Duration jmhTime = iterations.perTrial().plus(TRIAL_OVERHEAD)
+                    .multipliedBy(jmh.stream().mapToInt(JmhPart::trials).sum());
+            return gloo.stream().map(part -> part.budget().plus(PEER_START)).reduce(jmhTime, Duration::plus);
+        }
+    }
+
+    static Plan of(boolean quick) {
+        String sync = "\\.HostSyncBenchmark\\.";
+        String syncLimit = "\\.HostSyncBenchmark\\.(bucketed|rawTcp)$";
+        String bucketSize = "\\.HostBucketSizeBenchmark\\.";
+        if (quick) {
+            return new Plan(new Iterations(1, Duration.ofMillis(500), 2, Duration.ofMillis(500)), List.of(
+                    new JmhPart("sync", sync, syncParams(List.of("1000", "18867"), List.of("1")), 3),
+                    new JmhPart("scaling", syncLimit, syncParams(List.of("18867"), List.of("4")), 2),
+                    new JmhPart("bucket-size", bucketSize, bucketParams(List.of("1", "4", "16", "64", "256")), 2)),
+                    List.of(new GlooPart(1, List.of(1000, 18867), 2, Duration.ofSeconds(40))));
+        }
+        List<Integer> counts = List.of(1000, 4000, 18867, 74391);
+        return new Plan(new Iterations(1, Duration.ofSeconds(1), 3, Duration.ofSeconds(1)), List.of(
+                new JmhPart("sync", sync, syncParams(strings(counts), List.of("1", "2", "4")), 3),
+                new JmhPart("scaling", syncLimit, syncParams(List.of("1000", "18867"), List.of("8")), 2),
+                new JmhPart("bucket-size", bucketSize, bucketParams(List.of("1", "2", "4", "8", "16", "64", "256")), 2)),
+                List.of(new GlooPart(1, counts, 3, Duration.ofSeconds(70)),
+                        new GlooPart(2, counts, 3, Duration.ofSeconds(80)),
+                        new GlooPart(4, counts, 3, Duration.ofSeconds(100))));
+    }
+
+    private static Map<String, List<String>> syncParams(List<String> tensors, List<String> receivers) {
+        Map<String, List<String>> params = new LinkedHashMap<>();
+        params.put("tensors", tensors);
+        params.put("receivers", receivers);
+        params.put("modelMiB", List.of(String.valueOf(MODEL_MIB)));
+        params.put("bucketMiB", List.of(String.valueOf(BUCKET_MIB)));
+        return params;
+    }
+
+    private static Map<String, List<String>> bucketParams(List<String> sizes) {
+        Map<String, List<String>> params = new LinkedHashMap<>();
+        params.put("bucketMiB", sizes);
+        params.put("modelMiB", List.of("256"));
+        params.put("receivers", List.of("1"));
+        return params;
+    }
+
+    private static List<String> strings(List<Integer> numbers) {
+        return numbers.stream().map(String::valueOf).toList();
+    }
+
+}
