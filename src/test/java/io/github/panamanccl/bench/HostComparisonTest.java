@@ -49,11 +49,17 @@ class HostComparisonTest {
     void theFullPlanCoversTheIssuesMatrixWithinItsBound() {
         HostComparisonPlan.Plan plan = HostComparisonPlan.of(false);
 
-        HostComparisonPlan.JmhPart sync = plan.jmh().getFirst();
-        assertEquals(List.of("1000", "4000", "18867", "74391"), sync.params().get("tensors"));
-        assertEquals(List.of("1", "2", "4"), sync.params().get("receivers"));
-        assertEquals(36, sync.trials(), "3 systems x 4 tensor counts x 3 receiver counts");
-        assertEquals(List.of("8"), plan.jmh().get(1).params().get("receivers"));
+        List<HostComparisonPlan.JmhPart> sync = plan.jmh().stream().filter(part -> part.name().startsWith("sync-")).toList();
+        assertEquals(12, sync.size(), "4 tensor counts x 3 receiver counts, one JMH run each");
+        assertEquals(List.of("1000", "4000", "18867", "74391"),
+                sync.stream().filter(part -> part.params().get("receivers").equals(List.of("2")))
+                        .map(part -> part.params().get("tensors").getFirst()).toList());
+        assertTrue(sync.stream().allMatch(part -> part.trials() == 3), "bucketed, per-tensor and raw TCP together");
+        assertEquals(List.of("sync-1000-1", "sync-4000-1", "sync-18867-1", "sync-74391-1", "gloo-1", "sync-1000-2"),
+                plan.steps().subList(0, 6).stream().map(HostComparisonPlan.Part::name).toList(),
+                "gloo right after the Java contenders of the same receiver count");
+        assertEquals(List.of("8"), plan.jmh().stream().filter(part -> part.name().equals("scaling")).findFirst()
+                .orElseThrow().params().get("receivers"));
         assertEquals(List.of(1, 2, 4), plan.gloo().stream().map(HostComparisonPlan.GlooPart::receivers).toList());
         assertEquals(List.of(1000, 4000, 18867, 74391), plan.glooTensorCounts());
         assertTrue(plan.estimate().compareTo(Duration.ofMinutes(15)) < 0, "bound " + plan.estimate());

@@ -106,7 +106,7 @@ final class HostComparison {
         HostComparisonPlan.Plan plan = HostComparisonPlan.of(settings.quick());
         Path resultFile = settings.resultFile(started);
         Files.createDirectories(settings.results());
-        out.printf("host comparison (%s): %d JMH trials, %d gloo peer runs, at most about %d min; result %s%n",
+        out.printf("host comparison (%s): %d JMH trials, %d gloo peer runs, about %d min at most; result %s%n",
                 settings.quick() ? "quick" : "full", plan.jmh().stream().mapToInt(HostComparisonPlan.JmhPart::trials).sum(), plan.gloo().size(),
                 plan.estimate().toMinutes() + 1, resultFile);
         Map<String, Object> phases = new LinkedHashMap<>();
@@ -120,27 +120,26 @@ final class HostComparison {
                 .orElse("CPU time per sync: perf stat's task-clock (JMH perfnorm profiler)"));
         Path work = Files.createTempDirectory("host-compare-");
         try {
-            for (HostComparisonPlan.JmhPart part : plan.jmh()) {
-                long partStart = System.nanoTime();
-                Path partFile = work.resolve(part.name() + ".json");
-                runJmh(part, plan.iterations(), noCpuTime.isEmpty(), partFile, out);
-                addAll(merged, partFile);
-                phases.put(part.name(), Map.of("seconds", seconds(partStart), "loadAverageAfter", loadAverage()));
-            }
             GlooPeer peer = new GlooPeer(settings.python(), GLOO_PEER, out);
             Map<Integer, Path> inventories = writeInventories(plan.glooTensorCounts(), HostComparisonPlan.MODEL_MIB, work);
             List<String> glooOutcomes = new ArrayList<>();
-            for (HostComparisonPlan.GlooPart part : plan.gloo()) {
-                long partStart = System.nanoTime();
-                Path partFile = work.resolve("gloo-" + part.receivers() + ".json");
-                List<Path> files = part.tensors().stream().map(inventories::get).toList();
-                String outcome = peer.run(files, part, HostComparisonPlan.MODEL_MIB, partFile);
-                glooOutcomes.add(part.receivers() + " receivers: " + outcome);
-                if (Files.isRegularFile(partFile)) {
-                    addAll(merged, partFile);
+            for (HostComparisonPlan.Part step : plan.steps()) {
+                long stepStart = System.nanoTime();
+                Path stepFile = work.resolve(step.name() + ".json");
+                Map<String, Object> phase = new LinkedHashMap<>();
+                switch (step) {
+                    case HostComparisonPlan.JmhPart part -> runJmh(part, plan.iterations(), noCpuTime.isEmpty(), stepFile, out);
+                    case HostComparisonPlan.GlooPart part -> {
+                        String outcome = peer.run(part.tensors().stream().map(inventories::get).toList(), part,
+                                HostComparisonPlan.MODEL_MIB, stepFile);
+                        glooOutcomes.add(part.receivers() + " receivers: " + outcome);
+                        phase.put("outcome", outcome);
+                    }
                 }
-                phases.put("gloo-" + part.receivers(), Map.of("seconds", seconds(partStart), "loadAverageAfter",
-                        loadAverage(), "outcome", outcome));
+                addAll(merged, stepFile);
+                phase.put("seconds", seconds(stepStart));
+                phase.put("loadAverageAfter", loadAverage());
+                phases.put(step.name(), phase);
             }
             JSON.writeValue(resultFile.toFile(), merged);
             load.put("end", loadAverage());
@@ -235,7 +234,7 @@ final class HostComparison {
 
     private static void addAll(ArrayNode merged, Path jmhJson) throws IOException {
         if (!Files.isRegularFile(jmhJson)) {
-            return; // every trial of the part failed; JMH printed why
+            return; // every trial of the step failed or was skipped; its output said why
         }
         JsonNode scores = JSON.readTree(jmhJson.toFile());
         scores.forEach(merged::add);
