@@ -14,9 +14,11 @@ travel as uint8.
 A sync is timed on rank 0 from a barrier before it to a barrier after it (every receiver has the whole model);
 its CPU time is the sum over all ranks' processes (secondary metric task-clock, CPU ms per sync, as JMH's perfnorm
 profiler names it for the Java side).
-Each method gets one warm-up (perTensor: its first --warmup-tensors tensors), then up to --repeat timed syncs,
-fewer when the estimate would overrun this method's share of --time-budget (at least one). Receivers zero
-their tensors before each method and are checked against the sender's CRC32 after it.
+The flattened syncs of every inventory run first, then the per-tensor ones. Each gets one warm-up (perTensor: its
+first --warmup-tensors tensors), then up to --repeat timed syncs, fewer when the estimate would overrun its share
+of what is left of --time-budget: at least one, none (skipped, and said so) when even one would overrun all that
+is left. Receivers zero their tensors before each method and are checked against the sender's CRC32 after it.
+The output file is rewritten after every measurement, so a run stopped from outside keeps what it measured.
 
 Results are JMH-shaped JSON (an array of {"benchmark", "params", "primaryMetric": {"score", "scoreUnit",
 "rawData"}, "secondaryMetrics"}), benchmark names torch.gloo.GlooSync.perTensor / .flattened, params

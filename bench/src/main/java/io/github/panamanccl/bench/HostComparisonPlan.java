@@ -86,7 +86,7 @@ final class HostComparisonPlan {
         }
         return new Plan(new Iterations(1, Duration.ofSeconds(1), 3, Duration.ofSeconds(1)), steps(
                 List.of(1000, 4000, 18867, 74391),
-                Map.of(1, Duration.ofSeconds(70), 2, Duration.ofSeconds(80), 4, Duration.ofSeconds(100)), 3,
+                Map.of(1, Duration.ofSeconds(90), 2, Duration.ofSeconds(80), 4, Duration.ofSeconds(100)), 3,
                 syncParams(List.of("1000", "18867"), List.of("8")), List.of("1", "2", "4", "8", "16", "64", "256")));
     }
 
