@@ -39,11 +39,11 @@ import org.openjdk.jmh.runner.options.TimeValue;
  * The host transport against its peers and its limit, side by side in one run ({@code bench/host/compare.sh}, i.e.
  * {@code BenchMain host-compare [--quick] [--label NAME] [--python PATH] [--results DIR]}): the JMH benchmarks
  * {@link HostSyncBenchmark} (panama-nccl bucketed and per-tensor, raw loopback TCP, against tensor count and receiver
- * count) and {@link HostBucketSizeBenchmark} (GB/s against bucket size, with the limit), then the torch gloo peer
- * (bench/host/gloo_peer.py) on the very tensors the Java side synced (written out as inventory files). Everything
- * lands in one result file, {@code <date>-host-compare-<label>.json}, with its {@code .meta.json} (machine, load
- * average before and after each part, the plan, what was skipped and why); then the charts are redrawn and the
- * comparison tables printed.
+ * count) and {@link HostBucketSizeBenchmark} (GB/s against bucket size, with the limit), interleaved with the torch
+ * gloo peer (bench/host/gloo_peer.py) on the very tensors the Java side syncs (written out as inventory files), in
+ * the order of {@link HostComparisonPlan}. Everything lands in one result file, {@code <date>-host-compare-<label>.json},
+ * with its {@code .meta.json} (machine, load average before and after each step, the plan, what was skipped and
+ * why); then the charts are redrawn and the comparison tables printed.
  */
 final class HostComparison {
     static final String COMMAND = "host-compare";
