@@ -4,8 +4,8 @@
 # .meta.json, redraws bench/results/charts/ and prints the comparison tables with the issue-15 targets.
 # Usage: bash bench/host/compare.sh [--quick] [--label NAME] [--results DIR]
 #   --quick   1 000 and 18 867 tensors, 1 receiver (and 4 for the scaling point), 5 bucket sizes, short
-#             iterations: about 3 minutes. Without it: 1 000 / 4 000 / 18 867 / 74 391 tensors x 1, 2, 4
-#             receivers, 8 receivers for the scaling, 7 bucket sizes: about 12 minutes.
+#             iterations: 2-3 minutes. Without it: 1 000 / 4 000 / 18 867 / 74 391 tensors x 1, 2, 4
+#             receivers, 8 receivers for the scaling, 7 bucket sizes: 11 minutes (14 on a very busy machine).
 #   --label   the result file's suffix (default: the UTC time, HHMM).
 #   --results where the result files go and the charts are drawn from (default bench/results).
 # Environment: PYTHON (default /usr/bin/python3: Debian's python3-torch lives there, not in a pyenv);
