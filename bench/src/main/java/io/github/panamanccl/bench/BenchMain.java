@@ -5,9 +5,10 @@ import java.util.Arrays;
 import java.util.Optional;
 
 /**
- * Entry point of {@code exec:exec@bench}: {@code charts [results dir] [charts dir]} renders the charts; anything
- * else is passed to JMH, after writing the run's metadata next to the {@code -rff} result file
- * ({@code name.json} gets {@code name.meta.json}).
+ * Entry point of {@code exec:exec@bench}: {@code charts [results dir] [charts dir]} renders the charts;
+ * {@code host-compare [options]} runs the host comparison ({@link HostComparison}); anything else is passed to JMH,
+ * after writing the run's metadata next to the {@code -rff} result file ({@code name.json} gets
+ * {@code name.meta.json}).
  */
 public final class BenchMain {
     private BenchMain() {
@@ -18,6 +19,10 @@ public final class BenchMain {
             Path results = Path.of(args.length > 1 ? args[1] : "bench/results");
             Path charts = Path.of(args.length > 2 ? args[2] : "bench/results/charts");
             ChartRenderer.renderAll(results, charts, System.out);
+            return;
+        }
+        if (args.length > 0 && args[0].equals(HostComparison.COMMAND)) {
+            HostComparison.main(Arrays.asList(args).subList(1, args.length), System.out);
             return;
         }
         Optional<Path> resultFile = resultFile(args);

@@ -12,6 +12,9 @@ import io.github.panamanccl.cli.ModelInventories;
 
 /** Models and checks shared by the benchmarks. */
 final class BenchModels {
+    private static final String SMALLER_MOE = "qwen3-30b-a3b";
+    private static final String LARGER_MOE = "qwen3-next-80b-a3b";
+
     private BenchModels() {
     }
 
@@ -41,6 +44,19 @@ final class BenchModels {
             case "real" -> realPrefix(inventory, maxBytes);
             default -> throw new IllegalArgumentException("sizes = " + sizes + ": not scaled or real");
         };
+    }
+
+    /**
+     * The host benchmarks' model of {@code count} tensors in {@code maxBytes}: tensors evenly spaced across
+     * Qwen3-30B-A3B (18 867 tensors), or across Qwen3-Next-80B-A3B (74 391) when more are asked for, scaled to fit.
+     * Where even the largest dimension of every tensor at 1 exceeds {@code maxBytes} (all 74 391 tensors then need
+     * 73 MiB), that: scaling again would halve the model (the next largest dimensions), not trim it.
+     */
+    static Inventory hostModel(int count, long maxBytes) {
+        String inventory = count <= ModelInventories.load(SMALLER_MOE).size() ? SMALLER_MOE : LARGER_MOE;
+        Inventory model = evenlySpaced(inventory, count, Long.MAX_VALUE);
+        Inventory smallest = model.scaledDown(Long.MAX_VALUE);
+        return smallest.totalBytes() > maxBytes ? smallest : model.scaledToFit(maxBytes);
     }
 
     /**

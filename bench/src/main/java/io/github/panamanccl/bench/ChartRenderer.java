@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Function;
 import java.util.function.ToDoubleFunction;
 import java.util.stream.Stream;
 
@@ -38,9 +39,13 @@ import org.jfree.data.xy.XYSeriesCollection;
  * summarises. A chart whose results are missing is skipped with a note, never drawn empty.
  */
 final class ChartRenderer {
-    static final String TIME_VS_TENSORS = "per-tensor-vs-bucketed.png";
+    static final String TIME_VS_TENSORS = "host-sync-vs-tensors.png";
+    static final String TIME_VS_RECEIVERS = "host-sync-vs-receivers.png";
     static final String GBPS_VS_BUCKET = "gbps-vs-bucket-size.png";
     static final String OURS_VS_PYTORCH = "ours-vs-pytorch.png";
+    /** Series colours, distinct on white (no yellow). */
+    private static final Color[] PALETTE = {new Color(0x1b9e77), new Color(0xd95f02), new Color(0x7570b3),
+        new Color(0xe7298a), new Color(0x66a61e), new Color(0xa6761d), new Color(0x1f78b4), new Color(0x666666)};
     private static final int WIDTH = 900;
     private static final int HEIGHT = 560;
 
@@ -53,7 +58,9 @@ final class ChartRenderer {
         out.println("results: " + results.size() + " scores from " + resultsDir);
         List<Path> written = new ArrayList<>();
         timeAgainstTensorCount(results).ifPresentOrElse(chart -> written.add(save(chart, chartsDir.resolve(TIME_VS_TENSORS))),
-                () -> out.println("skipped " + TIME_VS_TENSORS + ": no results with a 'tensors' parameter"));
+                () -> out.println("skipped " + TIME_VS_TENSORS + ": no host sync results with a 'tensors' parameter"));
+        timeAgainstReceivers(results).ifPresentOrElse(chart -> written.add(save(chart, chartsDir.resolve(TIME_VS_RECEIVERS))),
+                () -> out.println("skipped " + TIME_VS_RECEIVERS + ": no host sync results at several receiver counts"));
         throughputAgainstBucketSize(results).ifPresentOrElse(chart -> written.add(save(chart, chartsDir.resolve(GBPS_VS_BUCKET))),
                 () -> out.println("skipped " + GBPS_VS_BUCKET + ": no results with 'bucketMiB' and 'modelMiB' parameters"));
         oursAgainstPyTorch(results, PyTorchResult.readAll(resultsDir)).ifPresentOrElse(
@@ -61,6 +68,7 @@ final class ChartRenderer {
                 () -> out.println("skipped " + OURS_VS_PYTORCH + ": no GPU results of both GpuBroadcastBenchmark and the PyTorch peer"));
         written.forEach(path -> out.println("wrote " + path));
         Ratios.print(results, out);
+        HostComparisonTable.printNewest(results, out);
         return written;
     }
 
@@ -78,34 +86,72 @@ final class ChartRenderer {
         return List.copyOf(newest.values());
     }
 
-    /** Sync time against tensor count: every benchmark with a 'tensors' parameter, one series per method. */
+    /**
+     * Host sync time against tensor count, one receiver: every system (panama-nccl bucketed and per-tensor, raw
+     * loopback TCP, torch gloo per-tensor and flattened) of the newest comparison run, log-log.
+     */
     static Optional<JFreeChart> timeAgainstTensorCount(List<JmhResult> results) {
-        Drawn drawn = series(results, "tensors", result -> result.secondsPerOp() * 1e3);
-        XYSeriesCollection dataset = drawn.dataset();
-        if (dataset.getSeriesCount() == 0) {
+        List<JmhResult> oneReceiver = HostComparisonTable.newestComparisonRun(results).stream()
+                .filter(result -> result.params().getOrDefault("receivers", "1").equals("1")).toList();
+        Drawn drawn = series(oneReceiver, "tensors", result -> result.secondsPerOp() * 1e3, ChartRenderer::systemLabel);
+        if (drawn.dataset().getSeriesCount() == 0) {
             return Optional.empty();
         }
-        JFreeChart chart = ChartFactory.createXYLineChart("Weight sync of one model: per-tensor vs bucketed",
-                "tensors in the model (same total bytes)", "milliseconds per sync", dataset, PlotOrientation.VERTICAL,
-                true, false, false);
+        JFreeChart chart = ChartFactory.createXYLineChart("Host weight sync, 1 receiver: time against tensor count",
+                "tensors in the model (same total bytes; log)", "milliseconds per sync (log)", drawn.dataset(),
+                PlotOrientation.VERTICAL, true, false, false);
         XYPlot plot = chart.getXYPlot();
-        ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(true);
-        ((NumberAxis) plot.getDomainAxis()).setAutoRangeIncludesZero(true);
-        style(chart);
+        LogAxis tensorAxis = logAxis("tensors in the model (same total bytes; log)");
+        tensorAxis.setNumberFormatOverride(new DecimalFormat("#,##0"));
+        plot.setDomainAxis(tensorAxis);
+        LogAxis timeAxis = logAxis("milliseconds per sync (log)");
+        timeAxis.setNumberFormatOverride(new DecimalFormat("#,##0.#"));
+        plot.setRangeAxis(timeAxis);
+        style(chart, drawn);
         addSources(chart, drawn.files().stream());
         return Optional.of(chart);
     }
 
-    /** GB/s against bucket size: every benchmark with 'bucketMiB' and 'modelMiB' parameters, one series per method. */
+    /**
+     * Host sync time against receiver count in the newest comparison run: panama-nccl bucketed and raw loopback TCP,
+     * one series per tensor count.
+     */
+    static Optional<JFreeChart> timeAgainstReceivers(List<JmhResult> results) {
+        List<JmhResult> scaling = HostComparisonTable.newestComparisonRun(results).stream()
+                .filter(result -> result.className().equals(HostComparisonTable.SYNC))
+                .filter(result -> result.method().equals("bucketed") || result.method().equals("rawTcp")).toList();
+        Drawn drawn = series(scaling, "receivers", result -> result.secondsPerOp() * 1e3,
+                result -> systemLabel(result) + ", " + result.params().get("tensors") + " tensors");
+        if (drawn.dataset().getSeriesCount() == 0) {
+            return Optional.empty();
+        }
+        JFreeChart chart = ChartFactory.createXYLineChart("Host weight sync: time against receiver count",
+                "receivers (each gets the whole model)", "milliseconds per sync", drawn.dataset(), PlotOrientation.VERTICAL,
+                true, false, false);
+        XYPlot plot = chart.getXYPlot();
+        ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(true);
+        NumberAxis receiverAxis = (NumberAxis) plot.getDomainAxis();
+        receiverAxis.setAutoRangeIncludesZero(true);
+        receiverAxis.setTickUnit(new NumberTickUnit(1));
+        style(chart, drawn);
+        addSources(chart, drawn.files().stream());
+        return Optional.of(chart);
+    }
+
+    /**
+     * GB/s against bucket size: every benchmark with 'bucketMiB' and 'modelMiB' parameters, one series per method;
+     * raw loopback TCP (writes of the bucket size) drawn dashed, as the limit.
+     */
     static Optional<JFreeChart> throughputAgainstBucketSize(List<JmhResult> results) {
-        Drawn drawn = series(results.stream().filter(result -> result.params().containsKey("modelMiB")).toList(),
-                "bucketMiB", result -> result.param("modelMiB").orElseThrow() * (1 << 20) / result.secondsPerOp() / 1e9);
-        XYSeriesCollection dataset = drawn.dataset();
-        if (dataset.getSeriesCount() == 0) {
+        Drawn drawn = series(results.stream().filter(result -> result.params().containsKey("modelMiB"))
+                        .filter(result -> !HostComparisonTable.isHostSync(result)).toList(),
+                "bucketMiB", result -> result.param("modelMiB").orElseThrow() * (1 << 20) / result.secondsPerOp() / 1e9,
+                ChartRenderer::systemLabel);
+        if (drawn.dataset().getSeriesCount() == 0) {
             return Optional.empty();
         }
         JFreeChart chart = ChartFactory.createXYLineChart("Bucketed sync throughput against bucket size",
-                "bucket size, MiB (log)", "GB/s", dataset, PlotOrientation.VERTICAL, true, false, false);
+                "bucket size, MiB (log)", "GB/s", drawn.dataset(), PlotOrientation.VERTICAL, true, false, false);
         XYPlot plot = chart.getXYPlot();
         LogAxis bucketAxis = logAxis("bucket size, MiB (log)");
         bucketAxis.setBase(2);
@@ -113,7 +159,7 @@ final class ChartRenderer {
         bucketAxis.setNumberFormatOverride(new DecimalFormat("0.##"));
         plot.setDomainAxis(bucketAxis);
         ((NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(true);
-        style(chart);
+        style(chart, drawn);
         addSources(chart, drawn.files().stream());
         return Optional.of(chart);
     }
@@ -146,38 +192,63 @@ final class ChartRenderer {
         return Optional.of(chart);
     }
 
-    /** The series of a chart and the result files their points come from. */
-    private record Drawn(XYSeriesCollection dataset, List<Path> files) {
+    /** The series of a chart, the result files their points come from, and which series are the loopback limit. */
+    private record Drawn(XYSeriesCollection dataset, List<Path> files, List<Integer> limits) {
     }
 
     /**
-     * One series per benchmark method and setting of the other parameters, x = parameter {@code axis}; a series
-     * with a single point (a benchmark run at one value of the axis only) is no trend and is left out.
+     * One series per label (by default class, method and every parameter but the axis), x = parameter {@code axis};
+     * a series with a single point (a benchmark run at one value of the axis only) is no trend and is left out.
      */
-    private static Drawn series(List<JmhResult> results, String axis, ToDoubleFunction<JmhResult> y) {
+    private static Drawn series(List<JmhResult> results, String axis, ToDoubleFunction<JmhResult> y,
+                                Function<JmhResult, String> label) {
         Map<String, List<JmhResult>> byName = new LinkedHashMap<>();
         results.stream().filter(result -> result.params().containsKey(axis))
                 .sorted(Comparator.comparing(JmhResult::name))
-                .forEach(result -> byName.computeIfAbsent(seriesName(result, axis), name -> new ArrayList<>()).add(result));
+                .forEach(result -> byName.computeIfAbsent(label.apply(result) + otherParams(result, axis),
+                        name -> new ArrayList<>()).add(result));
         XYSeriesCollection dataset = new XYSeriesCollection();
         List<Path> files = new ArrayList<>();
+        List<Integer> limits = new ArrayList<>();
         byName.forEach((name, points) -> {
             if (points.size() > 1) {
                 XYSeries series = new XYSeries(name, true, false);
                 points.forEach(point -> series.add(point.param(axis).orElseThrow().doubleValue(), y.applyAsDouble(point)));
+                if (points.getFirst().method().equals("rawTcp")) {
+                    limits.add(dataset.getSeriesCount());
+                }
                 dataset.addSeries(series);
                 points.forEach(point -> files.add(point.file()));
             }
         });
-        return new Drawn(dataset, files);
+        return new Drawn(dataset, files, limits);
     }
 
-    /** Class and method, plus every parameter but the axis (e.g. the model size). */
-    private static String seriesName(JmhResult result, String axis) {
+    /** What a series of the host benchmarks is, in words; other benchmarks by class and method. */
+    static String systemLabel(JmhResult result) {
+        return switch (result.className() + "." + result.method()) {
+            case "HostSyncBenchmark.bucketed", "HostBucketSizeBenchmark.bucketed" -> "panama-nccl bucketed"
+                    + (result.params().containsKey("tensors") ? " (" + result.params().get("bucketMiB") + " MiB buckets)" : "");
+            case "HostSyncBenchmark.perTensor" -> "panama-nccl per-tensor";
+            case "HostSyncBenchmark.rawTcp" -> "raw loopback TCP of the same bytes (the limit)";
+            case "HostBucketSizeBenchmark.rawTcp" -> "raw loopback TCP, one write per bucket size (the limit)";
+            case "GlooSync.perTensor" -> "torch gloo per-tensor broadcast";
+            case "GlooSync.flattened" -> "torch gloo flattened + 1 broadcast (SGLang-style)";
+            default -> result.className().replace("Benchmark", "") + "." + result.method();
+        };
+    }
+
+    /**
+     * Parameters that still tell a series apart: none for the host sync charts (drawn from one run, whose model and
+     * bucket size are fixed), every one but the axis otherwise.
+     */
+    private static String otherParams(JmhResult result, String axis) {
+        if (HostComparisonTable.isHostSync(result)) {
+            return "";
+        }
         Map<String, String> others = new LinkedHashMap<>(result.params());
         others.remove(axis);
-        String suffix = others.isEmpty() ? "" : " (" + label(others) + ")";
-        return result.className().replace("Benchmark", "") + "." + result.method() + suffix;
+        return others.isEmpty() ? "" : " (" + label(others) + ")";
     }
 
     private static String label(Map<String, String> params) {
@@ -192,7 +263,7 @@ final class ChartRenderer {
         return axis;
     }
 
-    private static void style(JFreeChart chart) {
+    private static void style(JFreeChart chart, Drawn drawn) {
         chart.getTitle().setFont(new Font(Font.SANS_SERIF, Font.BOLD, 18));
         XYPlot plot = chart.getXYPlot();
         plot.setBackgroundPaint(Color.WHITE);
@@ -200,7 +271,10 @@ final class ChartRenderer {
         plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
         XYLineAndShapeRenderer renderer = new XYLineAndShapeRenderer(true, true);
         for (int series = 0; series < plot.getDataset().getSeriesCount(); series++) {
-            renderer.setSeriesStroke(series, new BasicStroke(2.5f));
+            renderer.setSeriesPaint(series, PALETTE[series % PALETTE.length]);
+            renderer.setSeriesStroke(series, drawn.limits().contains(series)
+                    ? new BasicStroke(2.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f, new float[] {10f, 6f}, 0f)
+                    : new BasicStroke(2.5f));
         }
         plot.setRenderer(renderer);
     }

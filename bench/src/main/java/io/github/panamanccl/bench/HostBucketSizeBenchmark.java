@@ -1,6 +1,5 @@
 package io.github.panamanccl.bench;
 
-import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 import io.github.panamanccl.bucket.Inventory;
@@ -21,11 +20,13 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
  * Bucketed sync of every tensor of Qwen3-30B-A3B scaled to {@code modelMiB}, over the host TCP transport on
  * loopback, against the bucket size: small buckets pay per-bucket overhead, large ones lose pipelining.
- * GB/s = modelMiB / score (the chart renderer computes it).
+ * {@code rawTcp}: the same bytes over plain loopback TCP, one write and one read call per {@code bucketMiB}
+ * ({@link LoopbackLimit}), the limit drawn on the chart. GB/s = modelMiB / score (the chart renderer computes it).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -34,7 +35,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Warmup(iterations = 2, time = 2)
 @Measurement(iterations = 3, time = 2)
 public class HostBucketSizeBenchmark {
-    @Param({"1", "4", "16", "64", "256"})
+    @Param({"1", "2", "4", "8", "16", "64", "256"})
     public int bucketMiB;
 
     @Param("256")
@@ -44,23 +45,38 @@ public class HostBucketSizeBenchmark {
     public int receivers;
 
     private LoopbackCluster cluster;
+    private LoopbackLimit limit;
     private long version;
 
     @Setup(Level.Trial)
-    public void setUp() {
+    public void setUp(BenchmarkParams benchmark) {
         Inventory model = ModelInventories.load("qwen3-30b-a3b").scaledToFit((long) modelMiB << 20);
-        cluster = LoopbackCluster.start(model.tensors(), (long) bucketMiB << 20, receivers, Duration.ofMinutes(2));
+        if (benchmark.getBenchmark().endsWith(".rawTcp")) {
+            limit = LoopbackLimit.contiguous(model.totalBytes(), (long) bucketMiB << 20, receivers, HostSyncBenchmark.DEADLINE);
+            return;
+        }
+        cluster = LoopbackCluster.start(model.tensors(), (long) bucketMiB << 20, receivers, HostSyncBenchmark.DEADLINE);
         version = 0;
         BenchModels.checkVerified(cluster, ++version, v -> cluster.syncBucketed(v, DemoCluster.Progress.NONE));
     }
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        cluster.close();
+        if (cluster != null) {
+            cluster.close();
+        }
+        if (limit != null) {
+            limit.close();
+        }
     }
 
     @Benchmark
     public DemoCluster.SyncResult bucketed() {
         return cluster.syncBucketed(++version, DemoCluster.Progress.NONE);
+    }
+
+    @Benchmark
+    public long rawTcp() {
+        return limit.send();
     }
 }

@@ -24,10 +24,19 @@ import com.fasterxml.jackson.databind.ObjectMapper;
  * @param params      JMH parameters of this score
  * @param secondsPerOp score as seconds per operation (throughput scores are inverted)
  * @param errorSeconds the 99.9% error of the score in the same unit, NaN when unknown
+ * @param cpuSecondsPerOp CPU time of every thread of the run per operation (JMH's perfnorm profiler with the
+ *                     {@code task-clock} event, or the gloo peer's own count of its processes), NaN when not measured
  */
 record JmhResult(Path file, String className, String method, Map<String, String> params,
-                 double secondsPerOp, double errorSeconds) {
+                 double secondsPerOp, double errorSeconds, double cpuSecondsPerOp) {
+    /** The secondary metric that carries CPU time per operation, in milliseconds (perf's unit for it). */
+    static final String CPU_METRIC = "task-clock";
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    JmhResult(Path file, String className, String method, Map<String, String> params, double secondsPerOp,
+              double errorSeconds) {
+        this(file, className, method, params, secondsPerOp, errorSeconds, Double.NaN);
+    }
 
     String name() {
         return className + "." + method;
@@ -75,16 +84,18 @@ record JmhResult(Path file, String className, String method, Map<String, String>
             double score = metric.path("score").asDouble();
             double error = metric.path("scoreError").asDouble(Double.NaN);
             boolean throughput = metric.path("scoreUnit").asText().startsWith("ops/");
+            JsonNode cpuMs = entry.path("secondaryMetrics").path(CPU_METRIC).path("score");
             results.add(new JmhResult(file, benchmark.substring(classDot + 1, methodDot), benchmark.substring(methodDot + 1),
                     Map.copyOf(params),
                     throughput ? 1 / (score * toSeconds) : score * toSeconds,
-                    throughput ? error / (score * score * toSeconds) : error * toSeconds));
+                    throughput ? error / (score * score * toSeconds) : error * toSeconds,
+                    cpuMs.isNumber() && !throughput ? cpuMs.asDouble() * 1e-3 : Double.NaN));
         }
         return results;
     }
 
     /** ISO-8601 date of the run from the file's metadata; empty when there is none. */
-    private static String runDate(Path file) {
+    static String runDate(Path file) {
         Path metadata = RunMetadata.metadataPathFor(file);
         return Files.isRegularFile(metadata) ? RunMetadata.read(metadata).path("date").asText("") : "";
     }

@@ -45,6 +45,7 @@ record RunMetadata(Map<String, Object> fields) {
         Map<String, Object> fields = new LinkedHashMap<>();
         fields.put("date", ZonedDateTime.now().format(DateTimeFormatter.ISO_OFFSET_DATE_TIME));
         fields.put("jmhArgs", jmhArgs);
+        fields.put("loadAverage", HostComparison.loadAverage());
         fields.put("machine", machine());
         fields.put("jdk", Map.of(
                 "version", System.getProperty("java.runtime.version"),
@@ -54,6 +55,13 @@ record RunMetadata(Map<String, Object> fields) {
         fields.put("nccl", nccl());
         fields.put("downcallLoopProgram", downcallLoopProgram());
         return new RunMetadata(fields);
+    }
+
+    /** These fields and {@code key} (replaced if present). */
+    RunMetadata with(String key, Object value) {
+        Map<String, Object> more = new LinkedHashMap<>(fields);
+        more.put(key, value);
+        return new RunMetadata(more);
     }
 
     static JsonNode read(Path metadataFile) {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.awt.BasicStroke;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -51,6 +52,51 @@ class ChartRendererTest {
         assertTrue(output.contains(
                 "| bucketed speed-up over per-tensor, host transport (per-tensor time / bucketed) | {modelMiB=64, tensors=18867} | 7.27 |"),
                 output);
+    }
+
+    @Test
+    void hostChartsDrawEverySystemOfTheNewestComparisonRunWithTheLimitDashed() throws IOException {
+        Path older = directory.resolve("2026-01-01-host-compare-a.json");
+        Files.writeString(older, JmhJson.array(
+                JmhJson.score("HostSyncBenchmark.bucketed", "ms/op", 90, "tensors", "1000", "receivers", "1"),
+                JmhJson.score("HostSyncBenchmark.bucketed", "ms/op", 95, "tensors", "4000", "receivers", "1")));
+        Files.writeString(RunMetadata.metadataPathFor(older), "{\"date\": \"2026-01-01T10:00:00Z\"}");
+        Path newer = directory.resolve("2026-01-02-host-compare-b.json");
+        List<String> scores = new java.util.ArrayList<>();
+        for (String tensors : List.of("1000", "18867")) {
+            for (String receivers : List.of("1", "2")) {
+                scores.add(JmhJson.score("HostSyncBenchmark.bucketed", "ms/op", 40, "tensors", tensors, "receivers", receivers,
+                        "modelMiB", "64", "bucketMiB", "16"));
+                scores.add(JmhJson.score("HostSyncBenchmark.rawTcp", "ms/op", 30, "tensors", tensors, "receivers", receivers,
+                        "modelMiB", "64", "bucketMiB", "16"));
+            }
+            scores.add(JmhJson.score("HostSyncBenchmark.perTensor", "ms/op", 50, "tensors", tensors, "receivers", "1",
+                    "modelMiB", "64", "bucketMiB", "16"));
+            scores.add(JmhJson.score("GlooSync.perTensor", "ms/op", 500, "tensors", tensors, "receivers", "1", "modelMiB", "64"));
+            scores.add(JmhJson.score("GlooSync.flattened", "ms/op", 100, "tensors", tensors, "receivers", "1", "modelMiB", "64"));
+        }
+        for (String bucket : List.of("1", "16")) {
+            scores.add(JmhJson.score("HostBucketSizeBenchmark.bucketed", "ms/op", 200, "bucketMiB", bucket, "modelMiB", "256"));
+            scores.add(JmhJson.score("HostBucketSizeBenchmark.rawTcp", "ms/op", 100, "bucketMiB", bucket, "modelMiB", "256"));
+        }
+        Files.writeString(newer, JmhJson.array(scores.toArray(String[]::new)));
+        Files.writeString(RunMetadata.metadataPathFor(newer), "{\"date\": \"2026-01-02T10:00:00Z\"}");
+        List<JmhResult> results = ChartRenderer.newestPerBenchmark(directory);
+
+        var tensors = ChartRenderer.timeAgainstTensorCount(results).orElseThrow().getXYPlot().getDataset();
+        var receivers = ChartRenderer.timeAgainstReceivers(results).orElseThrow().getXYPlot().getDataset();
+        var buckets = ChartRenderer.throughputAgainstBucketSize(results).orElseThrow().getXYPlot();
+
+        assertEquals(List.of("panama-nccl bucketed (16 MiB buckets)", "panama-nccl per-tensor",
+                        "raw loopback TCP of the same bytes (the limit)", "torch gloo flattened + 1 broadcast (SGLang-style)",
+                        "torch gloo per-tensor broadcast"),
+                java.util.stream.IntStream.range(0, tensors.getSeriesCount()).mapToObj(i -> tensors.getSeriesKey(i).toString())
+                        .sorted().toList(), "one receiver, the newest run only (its 4000-tensor point is not drawn)");
+        assertEquals(2, tensors.getItemCount(0));
+        assertEquals(4, receivers.getSeriesCount(), "bucketed and raw TCP at each tensor count");
+        int limit = buckets.getDataset().getSeriesKey(0).toString().startsWith("raw") ? 0 : 1;
+        assertNotNull(((BasicStroke) buckets.getRenderer().getSeriesStroke(limit)).getDashArray(), "the limit is dashed");
+        assertEquals(null, ((BasicStroke) buckets.getRenderer().getSeriesStroke(1 - limit)).getDashArray());
     }
 
     @Test
