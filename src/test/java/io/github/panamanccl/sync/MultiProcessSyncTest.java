@@ -141,18 +141,18 @@ class MultiProcessSyncTest {
                 }
             });
             long senderFailed = System.nanoTime();
-            assertInstanceOf(PeerFailedException.class, senderFailure, senderFailure.toString());
+            SyncFixtures.assertFailure(FailureReason.PEER_LOST, senderFailure);
             assertEquals(victimRank, String.valueOf(senderFailure.failedRank()), senderFailure.getMessage());
 
             ChildJvm.Line stagedFailure = staged.await("FAILED version=2", WAIT);
             ChildJvm.Line inPlaceFailure = inPlace.await("FAILED version=2", WAIT);
-            assertEquals("PeerFailedException", stagedFailure.fields().get("type"), stagedFailure.text());
+            assertEquals("PEER_LOST", stagedFailure.fields().get("reason"), stagedFailure.text());
             assertEquals(victimRank, stagedFailure.fields().get("failedRank"), stagedFailure.text());
             assertEquals(victimRank, inPlaceFailure.fields().get("failedRank"), inPlaceFailure.text());
             assertEquals("Committed", stagedFailure.fields().get("state"), stagedFailure.text());
             assertEquals("true", stagedFailure.fields().get("intact"), "staged weights still version 1");
             assertEquals("version_1", stagedFailure.fields().get("requireCommitted"));
-            assertEquals("PeerFailedException", inPlaceFailure.fields().get("type"), inPlaceFailure.text());
+            assertEquals("PEER_LOST", inPlaceFailure.fields().get("reason"), inPlaceFailure.text());
             assertEquals("Torn", inPlaceFailure.fields().get("state"), inPlaceFailure.text());
             assertEquals("TornWeightsException", inPlaceFailure.fields().get("requireCommitted"));
 
@@ -191,10 +191,10 @@ class MultiProcessSyncTest {
             hung.await("JOINED", WAIT);
             SyncFixtures.fill(plan, sources, 1);
             long start = System.nanoTime();
-            UpdateDeadlineException e = assertThrows(UpdateDeadlineException.class, () -> sender.publish(1, deadline));
+            UpdateFailedException e = SyncFixtures.assertFails(FailureReason.DEADLINE, () -> sender.publish(1, deadline));
             long senderFailed = System.nanoTime();
             ChildJvm.Line stagedFailure = staged.await("FAILED version=1", WAIT);
-            assertEquals("UpdateDeadlineException", stagedFailure.fields().get("type"), stagedFailure.text());
+            assertEquals("DEADLINE", stagedFailure.fields().get("reason"), stagedFailure.text());
             assertEquals("Empty", stagedFailure.fields().get("state"), stagedFailure.text());
             long limit = deadline.toNanos() + TimeUnit.MILLISECONDS.toNanos(SLACK_MILLIS);
             assertTrue(senderFailed - start >= deadline.toNanos(), "the sender gave up before its deadline: " + e);
@@ -213,7 +213,7 @@ class MultiProcessSyncTest {
         try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(sources).receivers(1)
                 .token(SyncFixtures.TOKEN).listener(new SyncListener() {
                     @Override
-                    public void onJoinRejected(String peer, JoinRejectedException.Reason reason, String message) {
+                    public void onJoinRejected(String peer, FailureReason reason, String message) {
                         rejections.add(reason + ": " + message);
                     }
                 }).start()) {
@@ -229,7 +229,7 @@ class MultiProcessSyncTest {
                 byte[] body = new byte[in.readInt()];
                 in.readFully(body);
                 Wire.Reject reject = assertInstanceOf(Wire.Reject.class, Wire.decode(body));
-                assertEquals(Wire.Reason.PROTOCOL, reject.reason());
+                assertEquals(FailureReason.PROTOCOL, reject.reason());
                 assertEquals("control frame of 2147483647 bytes exceeds the maximum of 8192 bytes", reject.message());
                 assertThrows(EOFException.class, in::readByte);
             }
