@@ -123,6 +123,9 @@ final class ReceiverControl implements ControlLoop.Agent {
 
     @Override
     public void onFrame(Link from, Wire.Message message) {
+        if (gone) {
+            return;
+        }
         long now = clock.nanoTime();
         liveness.heard(now);
         if (!welcome.isDone()) {

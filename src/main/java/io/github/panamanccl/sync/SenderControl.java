@@ -252,7 +252,7 @@ final class SenderControl implements ControlLoop.Agent {
             }
         }
         if (update != null) {
-            update.tick(now, missingReceivers());
+            update.tick(now, this::missingReceivers);
             settle();
         }
         return update == null ? next : Math.min(next, update.deadline());
@@ -298,7 +298,8 @@ final class SenderControl implements ControlLoop.Agent {
         } else if (members.size() + joining.size() >= receivers) {
             List<Member> holders = new ArrayList<>(members.values());
             holders.addAll(joining.values());
-            reject(link, FailureReason.GROUP_FULL, "all " + receivers + " receiver places are taken, by " + holders);
+            reject(link, FailureReason.GROUP_FULL, "all " + receivers + " receiver places are taken, by "
+                    + describe(holders));
         } else {
             Member joiner = new Member(nextMemberId++, request.name(), link, new Liveness(now,
                     options.ioTimeout().toNanos()));
@@ -391,14 +392,18 @@ final class SenderControl implements ControlLoop.Agent {
 
     private String missingReceivers() {
         StringBuilder text = new StringBuilder("only " + members.size() + " of " + receivers + " receivers are "
-                + "connected" + (members.isEmpty() ? "" : " (" + members.values() + ")") + "; "
+                + "connected" + (members.isEmpty() ? "" : " (" + describe(members.values()) + ")") + "; "
                 + (receivers - members.size()) + " missing");
         if (!joining.isEmpty()) {
-            text.append(", of which ").append(joining.size()).append(" still checking the plan ")
-                    .append(joining.values());
+            text.append(", of which ").append(joining.size()).append(" still checking the plan (")
+                    .append(describe(joining.values())).append(")");
         }
         text.append(history.isEmpty() ? ": no other receiver has joined" : "; recently: " + String.join("; ", history));
         return text.toString();
+    }
+
+    private static String describe(java.util.Collection<Member> members) {
+        return String.join(", ", members.stream().map(Member::toString).toList());
     }
 
     private void remember(String event) {

@@ -8,6 +8,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * One update as the sender's control thread runs it: an explicit state machine whose transitions happen only on
@@ -178,13 +179,13 @@ final class SenderUpdate {
      * Fails the update once its deadline has passed, naming what it waited for; {@code waitingForReceivers} says who
      * is missing while receivers are awaited.
      */
-    void tick(long now, String waitingForReceivers) {
+    void tick(long now, Supplier<String> waitingForReceivers) {
         if (now - deadline < 0) {
             return;
         }
         List<Member> late = new ArrayList<>();
         String detail = switch (phase()) {
-            case AWAITING_RECEIVERS -> waitingForReceivers;
+            case AWAITING_RECEIVERS -> waitingForReceivers.get();
             case FORMING_GROUP -> {
                 late.addAll(ranks);
                 late.removeAll(answered);

@@ -420,6 +420,15 @@ class InProcessSyncTest {
                 Wire.Reject busy = assertInstanceOf(Wire.Reject.class, Wire.decode(in.readNBytes(in.readInt())));
                 assertEquals(FailureReason.BUSY, busy.reason(), busy.message());
                 assertEquals(-1, in.read(), "closed after the rejection");
+                // The newcomer kept its place: its join request is answered.
+                byte[] join = Wire.encode(new Wire.JoinRequest(Wire.PROTOCOL_VERSION, Tokens.bytes(SyncFixtures.TOKEN),
+                        new byte[0], "beyond"));
+                java.io.DataOutputStream out = new java.io.DataOutputStream(beyond.getOutputStream());
+                out.writeInt(join.length);
+                out.write(join);
+                beyond.setSoTimeout(10_000);
+                java.io.DataInputStream answer = new java.io.DataInputStream(beyond.getInputStream());
+                assertInstanceOf(Wire.Welcome.class, Wire.decode(answer.readNBytes(answer.readInt())));
             }
         } finally {
             for (java.net.Socket socket : idle) {

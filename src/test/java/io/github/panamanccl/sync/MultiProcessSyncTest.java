@@ -13,9 +13,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
 import java.net.Socket;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -297,8 +294,8 @@ class MultiProcessSyncTest {
                 // One leaked bucket buffer per cycle would add 180 MiB; allow 1 MiB of allocator noise.
                 assertTrue(lateKb - earlyKb < 1024, child.all().getLast().text() + ": NMT Other grew from " + earlyKb
                         + " KB to " + lateKb + " KB");
-                report("cycles " + child, early.get("nmtOtherKb") + " KB -> " + late.get("nmtOtherKb") + " KB, ledger "
-                        + early.get("ledger") + " -> " + late.get("ledger"));
+                Measurements.report("cycles " + child, early.get("nmtOtherKb") + " KB -> " + late.get("nmtOtherKb")
+                        + " KB, ledger " + early.get("ledger") + " -> " + late.get("ledger"));
                 assertEquals(0, child.awaitExit(WAIT));
             }
         }
@@ -310,16 +307,8 @@ class MultiProcessSyncTest {
 
     private static void report(String test, Duration deadline, long start, long event, long sender, long r1, long r2)
             throws IOException {
-        report(test, "deadline " + deadline.toMillis() + " ms; event at " + ms(event - start)
+        Measurements.report(test, "deadline " + deadline.toMillis() + " ms; event at " + ms(event - start)
                 + " ms after the update began; sender failed at " + ms(sender - start) + " ms (" + ms(sender - event)
                 + " ms after the event); receivers failed at " + ms(r1 - start) + " ms and " + ms(r2 - start) + " ms");
-    }
-
-    private static void report(String test, String text) throws IOException {
-        Path file = Path.of("target", "sync-processes", "measurements.txt");
-        Files.createDirectories(file.getParent());
-        Files.writeString(file, test + ": " + text + System.lineSeparator(), StandardOpenOption.CREATE,
-                StandardOpenOption.APPEND);
-        System.out.println("[sync measurement] " + test + ": " + text);
     }
 }
