@@ -102,14 +102,28 @@ final class ControlLoop implements AutoCloseable {
         selector.wakeup();
     }
 
-    /** Asks the agent on the loop thread; {@code ifStopped} when the loop has stopped or does not answer in 5 s. */
+    /**
+     * Asks the agent on the loop thread (directly when called from it); {@code ifStopped} when the loop has stopped
+     * or does not answer within 5 s.
+     */
     <T> T call(Supplier<T> query, T ifStopped) {
+        if (Thread.currentThread() == thread) {
+            return query.get();
+        }
         CompletableFuture<T> answer = new CompletableFuture<>();
         post(() -> answer.complete(query.get()));
-        stopped.thenRun(() -> answer.complete(ifStopped));
+        long giveUp = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         try {
-            return answer.get(5, TimeUnit.SECONDS);
-        } catch (ExecutionException | TimeoutException e) {
+            while (true) {
+                try {
+                    return answer.get(20, TimeUnit.MILLISECONDS);
+                } catch (TimeoutException e) {
+                    if (stopped.isDone() || System.nanoTime() - giveUp > 0) {
+                        return ifStopped;
+                    }
+                }
+            }
+        } catch (ExecutionException e) {
             return ifStopped;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -370,6 +384,10 @@ final class ControlLoop implements AutoCloseable {
             try {
                 if (failure == null && channel.isConnected()) {
                     flush();
+                    // Unread input would make the close a reset, which can overtake the goodbye just written.
+                    for (int reads = 0; reads < 16 && channel.read(readBuffer.clear()) > 0; reads++) {
+                        // discarded
+                    }
                 }
             } catch (IOException | RuntimeException ignored) {
                 // a goodbye that does not fit is dropped

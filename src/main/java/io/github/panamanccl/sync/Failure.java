@@ -21,9 +21,6 @@ record Failure(FailureReason reason, int rank, UpdatePhase phase, String message
         return switch (e) {
             case TransportException t -> new Failure(t.reason(), t.reason() == FailureReason.LOCAL_ERROR ? ownRank
                     : t.peerRank(), null, t.getMessage(), t);
-            case UpdateFailedException u -> new Failure(u.reason(), u.failedRank(), u.phase(), u.getMessage(), u);
-            case ConnectionLostException c -> new Failure(FailureReason.PEER_LOST, UpdateFailedException.UNKNOWN_RANK,
-                    null, c.getMessage(), c);
             case ProtocolException p -> new Failure(FailureReason.PROTOCOL, ownRank, null, p.getMessage(), p);
             case CudaException c -> new Failure(FailureReason.LOCAL_ERROR, ownRank, null, "local CUDA error: "
                     + c.getMessage(), c);

@@ -89,6 +89,14 @@ final class Pipelines {
         }
     }
 
+    /** Aborts {@code group}, so that nothing of it is left running, then frees it; null is nothing to do. */
+    static void discard(Transport.Group group) {
+        if (group != null) {
+            group.abort();
+            group.close();
+        }
+    }
+
     static double seconds(long nanos) {
         return nanos / 1e9;
     }

@@ -79,12 +79,8 @@ final class Publisher<G extends Transport.Group> implements AutoCloseable {
 
     /** Aborts and frees the group; the next update forms a new one. */
     void discardGroup() {
-        G g = group;
+        Pipelines.discard(group);
         group = null;
-        if (g != null) {
-            g.abort();
-            g.close();
-        }
     }
 
     @Override

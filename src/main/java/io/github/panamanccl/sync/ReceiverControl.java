@@ -1,7 +1,13 @@
 package io.github.panamanccl.sync;
 
+import io.github.panamanccl.bucket.BucketPlan;
+import io.github.panamanccl.bucket.PlanCodec;
+import io.github.panamanccl.bucket.PlanFormatException;
+
 import java.io.IOException;
 import java.time.Duration;
+import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.concurrent.BlockingDeque;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -94,6 +100,39 @@ final class ReceiverControl implements ControlLoop.Agent {
         }
     }
 
+    /**
+     * The plan the sender's WELCOME carries, checked against its fingerprint, this receiver's transport and the plan
+     * it expects; waits like {@link #awaitWelcome}.
+     *
+     * @throws ProtocolException     the plan does not decode (naming the field), or does not match its fingerprint,
+     *                               or the sender uses another transport
+     * @throws JoinRejectedException the sender's plan is not the one this receiver expects
+     */
+    BucketPlan awaitPlan() {
+        Wire.Welcome welcome = awaitWelcome();
+        if (!welcome.transport().equals(options.transport().name())) {
+            throw new ProtocolException("sender uses transport '" + welcome.transport() + "', this receiver '"
+                    + options.transport().name() + "'");
+        }
+        BucketPlan plan;
+        try {
+            plan = PlanCodec.decode(welcome.plan());
+        } catch (PlanFormatException e) {
+            throw new ProtocolException("welcome.plan is not a valid bucket plan: field " + e.field() + " = "
+                    + e.value() + ": " + e.reason(), e);
+        }
+        byte[] fingerprint = HexFormat.of().parseHex(plan.fingerprint());
+        if (!Arrays.equals(fingerprint, welcome.fingerprint())) {
+            throw new ProtocolException("welcome.fingerprint does not match the plan it carries");
+        }
+        byte[] expected = request.expectedFingerprint();
+        if (expected.length > 0 && !Arrays.equals(expected, fingerprint)) {
+            throw new JoinRejectedException(FailureReason.PLAN_MISMATCH, "expected plan "
+                    + HexFormat.of().formatHex(expected) + ", sender has " + plan.fingerprint());
+        }
+        return plan;
+    }
+
     /** The next work item, or null when none arrives within {@code timeoutNanos}; {@link Disconnected} stays. */
     Work nextWork(long timeoutNanos) throws InterruptedException {
         Work next = work.poll(timeoutNanos, TimeUnit.NANOSECONDS);
@@ -109,6 +148,20 @@ final class ReceiverControl implements ControlLoop.Agent {
         if (link != null && !gone) {
             liveness.send(link, message, clock.nanoTime());
         }
+    }
+
+    /**
+     * This receiver turns the plan down because of {@code why}: the sender frees its place at once and hears the
+     * reason (nothing is sent when the sender refused first, or the connection has ended).
+     */
+    void decline(RuntimeException why) {
+        FailureReason reason = switch (why) {
+            case JoinRejectedException rejected -> rejected.reason();
+            case ProtocolException _ -> FailureReason.PROTOCOL;
+            case IllegalArgumentException _ -> FailureReason.PLAN_MISMATCH; // the tensors do not fit the plan
+            case RuntimeException _ -> FailureReason.LOCAL_ERROR;
+        };
+        send(new Wire.Reject(reason, String.valueOf(why.getMessage())));
     }
 
     // ---- the loop's events ----

@@ -177,13 +177,9 @@ final class ReceiverUpdates<G extends Transport.Group> implements AutoCloseable 
 
     /** Aborts and frees the group; the sender forms a new one for the next update. */
     private void discardGroup() {
-        G g = group;
+        Pipelines.discard(group);
         group = null;
         epoch = -1;
-        if (g != null) {
-            g.abort();
-            g.close();
-        }
     }
 
     @Override

@@ -2,7 +2,6 @@ package io.github.panamanccl.sync;
 
 import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.bucket.BucketPlan;
-import io.github.panamanccl.bucket.PlanCodec;
 import io.github.panamanccl.bucket.PlanFormatException;
 
 import java.io.IOException;
@@ -11,7 +10,6 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.Objects;
@@ -276,41 +274,17 @@ public final class WeightReceiver implements AutoCloseable {
                 throw new ConnectionLostException("cannot connect to sender " + host + ":" + port + ": " + e, e);
             }
             try {
-                BucketPlan plan = checkedPlan(control.awaitWelcome(), expected);
+                BucketPlan plan = control.awaitPlan();
                 ReceiverUpdates<?> updates = updatesFor(plan, address, message -> loop.post(() -> control.send(message)));
                 loop.post(() -> control.send(new Wire.Accept()));
                 return new WeightReceiver(loop, control, updates, plan);
             } catch (RuntimeException e) {
                 // Declines the plan, so the sender frees the place at once and knows why (a no-op when the sender
                 // refused, or the connection ended).
-                loop.post(() -> control.send(new Wire.Reject(declineReason(e), String.valueOf(e.getMessage()))));
+                loop.post(() -> control.decline(e));
                 loop.close();
                 throw e;
             }
-        }
-
-        /** The plan WELCOME carries, checked against its fingerprint, the transport and what this receiver expects. */
-        private BucketPlan checkedPlan(Wire.Welcome welcome, byte[] expected) {
-            if (!welcome.transport().equals(options.transport().name())) {
-                throw new ProtocolException("sender uses transport '" + welcome.transport() + "', this receiver '"
-                        + options.transport().name() + "'");
-            }
-            BucketPlan plan;
-            try {
-                plan = PlanCodec.decode(welcome.plan());
-            } catch (PlanFormatException e) {
-                throw new ProtocolException("welcome.plan is not a valid bucket plan: field " + e.field() + " = "
-                        + e.value() + ": " + e.reason(), e);
-            }
-            byte[] fingerprint = HexFormat.of().parseHex(plan.fingerprint());
-            if (!Arrays.equals(fingerprint, welcome.fingerprint())) {
-                throw new ProtocolException("welcome.fingerprint does not match the plan it carries");
-            }
-            if (expected.length > 0 && !Arrays.equals(expected, fingerprint)) {
-                throw new JoinRejectedException(FailureReason.PLAN_MISMATCH, "expected plan " + expectedFingerprint
-                        + ", sender has " + plan.fingerprint());
-            }
-            return plan;
         }
 
         /** The data plane for {@code plan}; throws naming the tensor when the destinations do not fit it. */
@@ -323,16 +297,6 @@ public final class WeightReceiver implements AutoCloseable {
                         consumer != null ? HostReceiverPipeline.deliverTo(plan, consumer)
                                 : HostReceiverPipeline.scatterInto(plan, Tensors.resolve(plan, destinations,
                                         "destination"))), sender, plan, options.listener(), toSender);
-            };
-        }
-
-        /** Why this receiver turns the plan down, as the sender hears it. */
-        private static FailureReason declineReason(RuntimeException e) {
-            return switch (e) {
-                case JoinRejectedException rejected -> rejected.reason();
-                case ProtocolException _ -> FailureReason.PROTOCOL;
-                case IllegalArgumentException _ -> FailureReason.PLAN_MISMATCH;
-                case RuntimeException _ -> FailureReason.LOCAL_ERROR;
             };
         }
     }

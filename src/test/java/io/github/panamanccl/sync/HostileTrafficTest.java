@@ -106,12 +106,7 @@ class HostileTrafficTest {
             List<String> rejections = new CopyOnWriteArrayList<>();
             try (Arena arena = Arena.ofShared();
                  WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
-                         .receivers(1).token(SyncFixtures.TOKEN).listener(new SyncListener() {
-                             @Override
-                             public void onJoinRejected(String peer, FailureReason reason, String message) {
-                                 rejections.add(reason + ": " + message);
-                             }
-                         }).start()) {
+                         .receivers(1).token(SyncFixtures.TOKEN).listener(SyncFixtures.recordingRejections(rejections)).start()) {
                 Map<String, MemorySegment> good = SyncFixtures.allocate(plan, arena);
                 Map<String, MemorySegment> missingOne = new HashMap<>(good);
                 missingOne.remove(plan.tensor(0).name());

@@ -92,12 +92,7 @@ class InProcessSyncTest {
         List<String> rejections = new ArrayList<>();
         try (Arena arena = Arena.ofShared();
              WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
-                     .receivers(1).token(SyncFixtures.TOKEN).listener(new SyncListener() {
-                         @Override
-                         public void onJoinRejected(String peer, FailureReason reason, String message) {
-                             rejections.add(reason + ": " + message);
-                         }
-                     }).start()) {
+                     .receivers(1).token(SyncFixtures.TOKEN).listener(SyncFixtures.recordingRejections(rejections)).start()) {
             JoinRejectedException e = org.junit.jupiter.api.Assertions.assertThrows(JoinRejectedException.class,
                     () -> WeightReceiver.builder().sender("127.0.0.1", sender.port()).token("wrong")
                             .deliverTo(b -> { }).join(Duration.ofSeconds(5)));

@@ -208,12 +208,7 @@ class MultiProcessSyncTest {
         Map<String, MemorySegment> sources = SyncFixtures.allocate(plan, arena);
         List<String> rejections = new CopyOnWriteArrayList<>();
         try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(sources).receivers(1)
-                .token(SyncFixtures.TOKEN).listener(new SyncListener() {
-                    @Override
-                    public void onJoinRejected(String peer, FailureReason reason, String message) {
-                        rejections.add(reason + ": " + message);
-                    }
-                }).start()) {
+                .token(SyncFixtures.TOKEN).listener(SyncFixtures.recordingRejections(rejections)).start()) {
             ChildJvm wrongToken = receiver("reject-token", sender.port(), "token=not-the-token");
             String otherPlan = SyncFixtures.plan(2).fingerprint();
             ChildJvm otherPlanReceiver = receiver("reject-plan", sender.port(), "expectPlan=" + otherPlan);

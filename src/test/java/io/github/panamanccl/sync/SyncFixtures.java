@@ -110,6 +110,16 @@ final class SyncFixtures {
         return crc.getValue();
     }
 
+    /** A listener that records every refused join as "REASON: message". */
+    static SyncListener recordingRejections(List<String> into) {
+        return new SyncListener() {
+            @Override
+            public void onJoinRejected(String peer, FailureReason reason, String message) {
+                into.add(reason + ": " + message);
+            }
+        };
+    }
+
     /** The update failure {@code action} throws, checked to be for {@code reason}. */
     static UpdateFailedException assertFails(FailureReason reason, Executable action) {
         return assertFailure(reason, assertThrows(UpdateFailedException.class, action));
