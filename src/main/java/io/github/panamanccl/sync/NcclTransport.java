@@ -85,12 +85,10 @@ final class NcclTransport implements Transport, GroupTransport<Transport.DeviceG
      * from another thread reads as {@link FailureReason#CLOSED}: that thread holds the real reason.
      */
     static TransportException translate(PanamaNcclException e, String what) {
-        FailureReason reason = switch (e) {
-            case NcclTimeoutException _ -> FailureReason.DEADLINE;
-            case NcclAbortedException _ -> FailureReason.CLOSED;
-            case NcclException _ -> FailureReason.PEER_LOST;
-            case PanamaNcclException _ -> FailureReason.LOCAL_ERROR;
-        };
+        // instanceof, not a type switch: a failure path runs cold (see Failure.of)
+        FailureReason reason = e instanceof NcclTimeoutException ? FailureReason.DEADLINE
+                : e instanceof NcclAbortedException ? FailureReason.CLOSED
+                : e instanceof NcclException ? FailureReason.PEER_LOST : FailureReason.LOCAL_ERROR;
         String where = reason == FailureReason.LOCAL_ERROR ? " failed on this rank (no peer at fault): " : " failed: ";
         return new TransportException(reason, UpdateFailedException.UNKNOWN_RANK, what + where + e.getMessage(), e);
     }

@@ -77,8 +77,23 @@ final class Publisher<G extends Transport.Group> implements AutoCloseable {
                 + "the update by its deadline", null));
     }
 
+    /**
+     * After {@code e} ended the data plane of {@code attempt}: the control thread fails the attempt with {@code e}
+     * unless it has failed already (it tells the receivers, then aborts the group), and tells the receivers what
+     * stands. Frees the group; returns the failure that stands.
+     */
+    Failure failed(Attempt attempt, Exception e, ControlLoop loop, SenderControl control) {
+        Failure own = attempt.settled() ? attempt.failure() : Failure.of(e, 0);
+        loop.post(() -> control.dataPlaneFailed(attempt, own));
+        if (!attempt.awaitOutcome(CONTROL_SLACK_NANOS) && !attempt.settled()) {
+            attempt.fail(own); // the control thread is gone: nobody else can
+        }
+        discardGroup();
+        return attempt.failure();
+    }
+
     /** Aborts and frees the group; the next update forms a new one. */
-    void discardGroup() {
+    private void discardGroup() {
         Pipelines.discard(group);
         group = null;
     }

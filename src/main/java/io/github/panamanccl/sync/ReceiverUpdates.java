@@ -160,11 +160,8 @@ final class ReceiverUpdates<G extends Transport.Group> implements AutoCloseable 
             toSender.accept(new Wire.Failed(attempt.version(), standing.reason(), standing.message()));
         }
         if (pipeline.touched()) { // staged: only once applying began, after every bucket had validated
-            long last = switch (state) {
-                case ReceiverState.Committed c -> c.version();
-                case ReceiverState.Torn t -> t.lastCommittedVersion();
-                case ReceiverState.Empty _ -> -1;
-            };
+            long last = state instanceof ReceiverState.Committed c ? c.version()
+                    : state instanceof ReceiverState.Torn t ? t.lastCommittedVersion() : -1; // cold path: see Failure.of
             state = new ReceiverState.Torn(last, attempt.version(), standing.message());
         }
         discardGroup();

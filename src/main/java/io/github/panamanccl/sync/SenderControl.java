@@ -125,9 +125,10 @@ final class SenderControl implements ControlLoop.Agent {
         }
     }
 
-    /** The publishing thread failed the attempt (its data plane, or an interrupt): the receivers hear of it. */
-    void dataPlaneFailed(Attempt attempt) {
+    /** The publishing thread's data plane failed with {@code f}: the update fails, and its receivers hear why. */
+    void dataPlaneFailed(Attempt attempt, Failure f) {
         if (isCurrent(attempt)) {
+            update.fail(f, clock.nanoTime());
             settle();
         }
     }
@@ -184,7 +185,7 @@ final class SenderControl implements ControlLoop.Agent {
             case Wire.GroupReady g -> onUpdate(u -> u.groupReady(member, g.version(), now));
             case Wire.Ready r -> onUpdate(u -> u.ready(member, r.version()));
             case Wire.Done d -> onUpdate(u -> u.done(member, d.version()));
-            case Wire.Failed f -> onUpdate(u -> u.failed(member, f));
+            case Wire.Failed f -> onUpdate(u -> u.failed(member, f, now));
             default -> {
                 String what = "sent " + message.getClass().getSimpleName() + ", which only a sender sends";
                 members.remove(link);
@@ -262,7 +263,7 @@ final class SenderControl implements ControlLoop.Agent {
     public void onStop() {
         closed = true;
         if (update != null) {
-            update.attempt.fail(closedFailure());
+            update.fail(closedFailure(), clock.nanoTime());
             settle();
         }
         for (Link link : List.copyOf(handshakes.keySet())) {
@@ -360,7 +361,7 @@ final class SenderControl implements ControlLoop.Agent {
     private void left(Member member, String why, Throwable cause) {
         remember("receiver " + member + " left (" + why + ")");
         if (update != null) {
-            update.lost(member, why, cause);
+            update.lost(member, why, cause, clock.nanoTime());
             settle();
         }
     }
@@ -384,7 +385,7 @@ final class SenderControl implements ControlLoop.Agent {
             group = update.group();
             update = null;
         } else if (update.attempt.failure() != null) {
-            update.abort(clock.nanoTime());
+            update.failedElsewhere(clock.nanoTime());
             group = null;
             update = null;
         }

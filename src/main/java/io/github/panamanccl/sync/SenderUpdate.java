@@ -34,6 +34,8 @@ final class SenderUpdate {
     /** Receivers that answered the current phase's request: GROUP_READY while forming, READY while announcing. */
     private final Set<Member> answered = new HashSet<>();
     private final Set<Member> done = new HashSet<>();
+    /** The receivers were sent ABORT. */
+    private boolean told;
 
     SenderUpdate(Attempt attempt, long deadline, Duration deadlineGiven, int receivers, byte[] fingerprint) {
         this.attempt = attempt;
@@ -159,19 +161,19 @@ final class SenderUpdate {
     }
 
     /** A receiver's FAILED: the update fails with the receiver's own reason. */
-    void failed(Member m, Wire.Failed report) {
+    void failed(Member m, Wire.Failed report, long now) {
         if (report.version() == version() && ranks.contains(m)) {
             String what = report.reason() == FailureReason.GROUP_FAILED ? " could not join the transport group: "
                     : " reported " + report.reason() + ": ";
-            attempt.fail(new Failure(report.reason(), m.rank, null, "receiver " + m + what + report.message(), null));
+            fail(new Failure(report.reason(), m.rank, null, "receiver " + m + what + report.message(), null), now);
         }
     }
 
     /** A receiver's connection ended; it fails the update unless the receiver had acknowledged it. */
-    void lost(Member m, String why, Throwable cause) {
+    void lost(Member m, String why, Throwable cause, long now) {
         if (ranks.contains(m) && !done.contains(m)) {
-            attempt.fail(new Failure(FailureReason.PEER_LOST, m.rank, null, "receiver " + m
-                    + " lost its control connection: " + why, cause));
+            fail(new Failure(FailureReason.PEER_LOST, m.rank, null, "receiver " + m
+                    + " lost its control connection: " + why, cause), now);
         }
     }
 
@@ -206,15 +208,34 @@ final class SenderUpdate {
             }
         };
         int rank = late.size() == 1 ? late.getFirst().rank : UpdateFailedException.UNKNOWN_RANK;
-        attempt.fail(new Failure(FailureReason.DEADLINE, rank, null, "deadline of " + deadlineGiven + " passed: "
-                + detail, null));
+        fail(new Failure(FailureReason.DEADLINE, rank, null, "deadline of " + deadlineGiven + " passed: " + detail,
+                null), now);
     }
 
-    /** After a failure: every receiver that heard of the update hears that it failed, and why. */
-    void abort(long now) {
+    /**
+     * Fails the update with {@code f} unless it has an outcome. Every receiver that heard of the update is told
+     * first, and only then is the group aborted: a receiver's ABORT, with the root cause, is on its way before its
+     * data connection closes.
+     */
+    void fail(Failure f, long now) {
+        if (!attempt.settled()) {
+            tell(f.in(phase()), now);
+            attempt.fail(f);
+        }
+    }
+
+    /** After a failure another thread recorded: the receivers hear it, unless they were told already. */
+    void failedElsewhere(long now) {
         Failure f = attempt.failure();
-        if (phase() == UpdatePhase.AWAITING_RECEIVERS || f == null) {
-            return; // nobody was told of it
+        if (f != null && !told) {
+            tell(f, now);
+        }
+    }
+
+    private void tell(Failure f, long now) {
+        told = true;
+        if (phase() == UpdatePhase.AWAITING_RECEIVERS) {
+            return; // nobody was told of the update
         }
         for (Member m : ranks) {
             m.send(new Wire.Abort(version(), f.reason(), f.rank(), f.message()), now);

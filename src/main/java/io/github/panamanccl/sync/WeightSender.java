@@ -122,9 +122,7 @@ public final class WeightSender implements AutoCloseable {
             try {
                 calls = publisher.run(attempt, loop, control, start, deadlineNanos, listener::onBucket);
             } catch (Exception e) {
-                Failure standing = attempt.fail(Failure.of(e, 0));
-                loop.post(() -> control.dataPlaneFailed(attempt));
-                publisher.discardGroup();
+                Failure standing = publisher.failed(attempt, e, loop, control);
                 UpdateFailedException thrown = standing.toException("sender", version, null);
                 if (thrown.getCause() != e) {
                     thrown.addSuppressed(e);

@@ -465,11 +465,44 @@ class SenderControlTest {
     @Test
     void a_data_plane_failure_is_told_to_every_receiver_and_the_group_is_not_reused() {
         Announced a = inPhase(UpdatePhase.TRANSFER);
-        a.attempt().fail(new Failure(FailureReason.PEER_LOST, 2, null, "broken pipe to rank 2", null));
-        control.dataPlaneFailed(a.attempt());
+        control.dataPlaneFailed(a.attempt(), new Failure(FailureReason.PEER_LOST, 2, null, "broken pipe to rank 2",
+                null));
+        assertEquals(FailureReason.PEER_LOST, a.attempt().failure().reason());
         assertEquals("broken pipe to rank 2", a.first().takeOne(Wire.Abort.class).message());
         a.second().take();
         assertEquals(UpdatePhase.FORMING_GROUP, start().phase());
+    }
+
+    /** A failure recorded by another thread (an interrupted publish) still reaches the receivers. */
+    @Test
+    void a_failure_recorded_by_the_publishing_thread_is_told_to_every_receiver() {
+        Announced a = inPhase(UpdatePhase.TRANSFER);
+        a.attempt().fail(new Failure(FailureReason.LOCAL_ERROR, 0, null, "interrupted", null));
+        control.dataPlaneFailed(a.attempt(), new Failure(FailureReason.PEER_LOST, 2, null, "later", null));
+        Wire.Abort abort = a.first().takeOne(Wire.Abort.class);
+        assertEquals(List.of(FailureReason.LOCAL_ERROR, "interrupted"), List.of(abort.reason(), abort.message()));
+    }
+
+    /**
+     * Whoever sees the failure first, the receivers' ABORT is on its way before the group is aborted (and with it
+     * their data connections closed), so a receiver learns the root cause, not only that its data connection ended.
+     */
+    @ParameterizedTest
+    @EnumSource(value = FailureReason.class, names = {"PEER_LOST", "DEADLINE", "APPLICATION_ERROR", "CORRUPT_BUCKET"})
+    void receivers_are_told_before_the_group_is_aborted(FailureReason seen) {
+        Announced a = inPhase(UpdatePhase.TRANSFER);
+        List<Wire.Message> toldBeforeAbort = new ArrayList<>();
+        a.attempt().attach(() -> toldBeforeAbort.addAll(a.second().take()));
+        switch (seen) {
+            case PEER_LOST -> control.onLost(a.first(), new EOFException("killed"));
+            case DEADLINE -> pass(Duration.ofNanos(deadline - clock.nanoTime()), a.first(), a.second());
+            case APPLICATION_ERROR -> control.onFrame(a.first(), new Wire.Failed(a.attempt().version(), seen, "x"));
+            default -> control.dataPlaneFailed(a.attempt(), new Failure(seen, 1, null, "crc", null));
+        }
+        assertEquals(seen, a.attempt().failure().reason());
+        assertEquals(seen, toldBeforeAbort.stream().filter(m -> m instanceof Wire.Abort).map(m -> ((Wire.Abort) m)
+                .reason()).findFirst().orElseThrow(() -> new AssertionError("aborted before telling: "
+                + toldBeforeAbort)));
     }
 
     // ---- heartbeats and the silence rule ----
