@@ -6,7 +6,6 @@ import java.net.InetAddress;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
@@ -18,12 +17,6 @@ import java.util.function.Consumer;
  * @param <G> {@link Transport.HostGroup} or {@link Transport.DeviceGroup}
  */
 final class ReceiverUpdates<G extends Transport.Group> implements AutoCloseable {
-    /**
-     * Time a failing receiver waits for the sender's ABORT to learn the root cause (the sender aborts the data
-     * connections first, then sends it). This is the slack a receiver may take past the deadline.
-     */
-    private static final long ABORT_NOTICE_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
-
     private final GroupTransport<G> transport;
     private final ReceiverPipeline<G> pipeline;
     private final InetAddress senderAddress;
@@ -85,8 +78,8 @@ final class ReceiverUpdates<G extends Transport.Group> implements AutoCloseable 
                             + request.epoch() + ": " + e, e));
             if (attempt.notice() == null) {
                 toSender.accept(new Wire.Failed(request.version(), FailureReason.GROUP_FAILED, standing.message()));
-                // A live sender aborts at once (at its deadline at the latest); the slack is for the ABORT to arrive.
-                Failure notice = attempt.awaitNotice(work.deadline() - System.nanoTime() + ABORT_NOTICE_WAIT_NANOS);
+                // A live sender aborts the update at once; should it die instead, the lost connection is the notice.
+                Failure notice = attempt.awaitNotice(work.deadline() - System.nanoTime());
                 standing = notice != null ? notice : standing;
             }
             throw formationFailed(standing, e, side, request.version());
@@ -144,16 +137,18 @@ final class ReceiverUpdates<G extends Transport.Group> implements AutoCloseable 
             listener.onUpdate(report);
             return report;
         } catch (Exception e) {
-            throw failed(attempt, e, rank);
+            throw failed(attempt, e, rank, work.deadline());
         }
     }
 
     /** Settles a failed update: which failure stands, who hears of it, what the weights are now. */
-    private UpdateFailedException failed(Attempt attempt, Exception e, int rank) {
+    private UpdateFailedException failed(Attempt attempt, Exception e, int rank, long deadline) {
         Failure standing = attempt.fail(Failure.of(e, rank));
         if (attempt.notice() == null && standing.reason() == FailureReason.PEER_LOST && standing.rank() <= 0) {
-            // The sender closed our data connection: it aborted (its notice names the cause) or it died.
-            Failure notice = attempt.awaitNotice(ABORT_NOTICE_WAIT_NANOS);
+            // The sender closed our data connection, so it aborted the update (its ABORT, sent before it closed the
+            // connection, names the cause) or it died (the control connection's loss is then the notice): either
+            // comes at once however busy this machine is, and the deadline bounds the wait.
+            Failure notice = attempt.awaitNotice(deadline - System.nanoTime());
             standing = notice != null ? notice : standing;
         }
         if (standing != attempt.notice()) {
