@@ -29,6 +29,11 @@ final class SenderControl implements ControlLoop.Agent {
     static final int HANDSHAKE_FRAME_BYTES = 8 << 10;
     /** Unauthenticated connections held at once. */
     static final int MAX_HANDSHAKES = 256;
+    /**
+     * Connections the kernel may queue for the control thread beside the receivers: a flood's worth, so that a
+     * receiver is not refused by the kernel while silent connections pour in.
+     */
+    static final int BACKLOG = 4 * MAX_HANDSHAKES;
     /** Recent departures and refusals kept to explain missing receivers. */
     private static final int HISTORY = 8;
 

@@ -60,7 +60,7 @@ public final class WeightSender implements AutoCloseable {
                 PlanCodec.encode(plan));
         ServerSocketChannel server = ServerSocketChannel.open();
         try {
-            server.bind(new InetSocketAddress(b.bindAddress, b.port), b.receivers + SenderControl.MAX_HANDSHAKES);
+            server.bind(new InetSocketAddress(b.bindAddress, b.port), b.receivers + SenderControl.BACKLOG);
             this.port = ((InetSocketAddress) server.getLocalAddress()).getPort();
             this.loop = ControlLoop.server("sync-sender-control", server, Clock.SYSTEM, control);
         } catch (IOException | RuntimeException e) {
