@@ -2,11 +2,11 @@
 # Runs on the development machine. Builds the project and assembles bench/gpu/carry/, the one
 # folder the GPU run needs besides the repository (the device tool's `carry`):
 #   carry/jre/   a jlinked Temurin runtime (no JDK is guaranteed on the GPU machine);
-#   carry/lib/   the project jar, the test classes as a jar, their runtime/test dependencies
-#                and the JUnit console launcher;
+#   carry/lib/   the library, CLI and bench jars, the library's test classes as a jar, their
+#                runtime/test dependencies and the JUnit console launcher;
 #   carry/BUILD-INFO  what it was built from (commit, dirty flag, date, versions).
 # Fails if the carry, or everything the device tool would send, is over 64 MiB.
-# Usage: bash bench/gpu/prepare.sh [--no-build]   (--no-build reuses target/ as it is)
+# Usage: bash bench/gpu/prepare.sh [--no-build]   (--no-build reuses the modules' target/ as they are)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -37,9 +37,16 @@ if (( build )); then
   mvn -B -q -DskipTests package
 fi
 shopt -s nullglob
-jars=(target/panama-nccl-*.jar)
-(( ${#jars[@]} == 1 )) || fail "expected exactly one target/panama-nccl-*.jar, found ${#jars[@]}: build first"
-project_jar="${jars[0]}"
+one_jar() {  # one_jar GLOB: the single jar a module built (sources and javadoc jars aside)
+  local found=() jar
+  for jar in $1; do [[ "$jar" == *-sources.jar || "$jar" == *-javadoc.jar ]] || found+=("$jar"); done
+  (( ${#found[@]} == 1 )) || fail "expected exactly one $1, found ${#found[@]}: build first"
+  echo "${found[0]}"
+}
+one_jar 'src/target/panama-nccl-*.jar' >/dev/null
+one_jar 'cli/target/panama-nccl-cli-*.jar' >/dev/null
+one_jar 'bench/target/panama-nccl-bench-*.jar' >/dev/null
+[[ -f bench/target/classpath ]] || fail "bench/target/classpath missing: build first"
 
 scratch="$(mktemp -d /tmp/panamanccl-prepare.XXXXXX)"
 trap 'rm -rf "$scratch"' EXIT
@@ -47,7 +54,13 @@ trap 'rm -rf "$scratch"' EXIT
 echo "== resolving dependencies"
 junit_version="$(sed -n 's:.*<junit.version>\(.*\)</junit.version>.*:\1:p' pom.xml | head -1)"
 [[ -n "$junit_version" ]] || fail "no <junit.version> property in pom.xml"
-mvn -B -q dependency:copy-dependencies -DincludeScope=test -DoutputDirectory="$scratch/deps"
+# The library's test dependencies (it has no dependency inside the build, so it resolves without one);
+# the benchmarks' run-time class path, the library and CLI jars included, as the bench build wrote it.
+mvn -B -q -pl src dependency:copy-dependencies -DincludeScope=test -DoutputDirectory="$scratch/deps"
+tr ':' '\n' < bench/target/classpath | while read -r jar; do
+  [[ -n "$jar" ]] && cp "$jar" "$scratch/deps/"
+done
+cp bench/target/panama-nccl-bench-*.jar "$scratch/deps/"
 mvn -B -q dependency:copy \
   -Dartifact="org.junit.platform:junit-platform-console-standalone:$junit_version" \
   -DoutputDirectory="$scratch/launcher"
@@ -62,10 +75,9 @@ if command -v strip >/dev/null; then
   strip --strip-unneeded "$CARRY/jre/lib/server/libjvm.so"
 fi
 
-cp "$project_jar" "$CARRY/lib/panama-nccl.jar"
 mkdir -p "$scratch/test-classes"
-if [[ -d target/test-classes ]]; then
-  cp -r target/test-classes/. "$scratch/test-classes/"
+if [[ -d src/target/test-classes ]]; then
+  cp -r src/target/test-classes/. "$scratch/test-classes/"
 fi
 "$JDK/bin/jar" --create --file "$CARRY/lib/panama-nccl-tests.jar" -C "$scratch/test-classes" .
 for dep in "$scratch"/deps/*.jar; do

@@ -2,7 +2,7 @@
 """PyTorch peer for panama-nccl's GPU benchmarks: the same tensor inventory, moved by torch.distributed.
 
 On one GPU, in a world of size 1 (NCCL backend), for every tensor of a model inventory
-(src/main/resources/io/github/panamanccl/inventories/<name>.tsv), scaled down so that it fits:
+(cli/src/main/resources/io/github/panamanccl/cli/inventories/<name>.tsv), scaled down so that it fits:
   per_tensor_broadcast  one dist.broadcast per tensor (what a naive weight sync does);
   flat_uint8_broadcast  the SGLang-style bucket: torch.cat of every tensor's uint8 view, ONE
                         broadcast, then split + view(dtype).reshape back into tensors;
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-RESOURCE_DIR = REPO_ROOT / "src/main/resources/io/github/panamanccl/inventories"
+RESOURCE_DIR = REPO_ROOT / "cli/src/main/resources/io/github/panamanccl/cli/inventories"
 
 # Element sizes of the torch dtype names an inventory may use.
 DTYPE_BYTES = {

@@ -4,12 +4,8 @@
  */
 module io.github.panamanccl {
     requires com.fasterxml.jackson.core;
-    requires info.picocli;
 
     exports io.github.panamanccl;
     exports io.github.panamanccl.bucket;
     exports io.github.panamanccl.sync;
-
-    // picocli reads and sets the annotated fields of the command classes reflectively.
-    opens io.github.panamanccl.cli to info.picocli;
 }

@@ -7,5 +7,5 @@ src="$(cd "$(dirname "$0")" && pwd)"
 headers="$src/../../../native-headers"
 mkdir -p "$out"
 flags=(-std=c11 -O2 -Wall -Wextra -Werror -shared -fPIC -pthread -I "$headers")
-gcc "${flags[@]}" -o "$out/libnccl.so.2" "$src/fake_nccl.c"
+gcc "${flags[@]}" -o "$out/libnccl.so.2" "$src/fake_nccl.c" -ldl
 gcc "${flags[@]}" -o "$out/libcudart.so.13" "$src/fake_cudart.c"

@@ -149,12 +149,9 @@ public final class NativeLibraries {
                     .append(library.pathEnvironmentVariable()).append("=/path/to/").append(library.soname())
                     .append(", or add its directory to LD_LIBRARY_PATH.");
         }
-        Module module = NativeLibraries.class.getModule();
-        if (!module.isNativeAccessEnabled()) {
-            text.append(System.lineSeparator()).append("Native access is not enabled for ")
-                    .append(module.isNamed() ? "module " + module.getName() : "the class path")
-                    .append(": run java with --enable-native-access=")
-                    .append(module.isNamed() ? module.getName() : "ALL-UNNAMED").append('.');
+        if (!NativeAccess.enabled()) {
+            text.append(System.lineSeparator()).append("Native access is not enabled for ").append(NativeAccess.location())
+                    .append(": run java with ").append(NativeAccess.flag()).append('.');
         }
         return text.toString();
     }

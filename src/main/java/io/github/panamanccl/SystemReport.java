@@ -28,9 +28,9 @@ public final class SystemReport {
         report.append("JDK: ").append(Runtime.version()).append(" (").append(System.getProperty("java.vendor"))
                 .append("), ").append(System.getProperty("os.name")).append(' ').append(System.getProperty("os.arch"))
                 .append(NL);
-        Module module = SystemReport.class.getModule();
-        report.append("Native access: ").append(module.isNativeAccessEnabled() ? "enabled" : "NOT enabled")
-                .append(" for ").append(module.isNamed() ? "module " + module.getName() : "the class path").append(NL);
+        report.append("Native access: ").append(NativeAccess.enabled() ? "enabled" : "NOT enabled").append(" for ")
+                .append(NativeAccess.location()).append(NativeAccess.enabled() ? "" : " (run java with " + NativeAccess.flag() + ")")
+                .append(NL);
         boolean cudaRuntime = library(report, NativeLibrary.CUDART, statusOf.apply(NativeLibrary.CUDART));
         library(report, NativeLibrary.NCCL, statusOf.apply(NativeLibrary.NCCL));
         if (cudaRuntime) {

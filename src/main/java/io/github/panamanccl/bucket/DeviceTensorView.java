@@ -6,8 +6,9 @@ import java.util.Objects;
 
 /**
  * A tensor in device memory: its spec, and an address and size to hand to native code. Its bytes cannot be read
- * from Java (copy them to host memory with the core API for that). Made by {@link BucketPlan#deviceView} (inside
- * a bucket) or {@link #of} (any device memory, e.g. a scatter destination); it is itself {@link DeviceMemory}.
+ * or written from Java: copy them to or from host memory with the core API and use a {@link HostTensorView} there.
+ * Made by {@link BucketPlan#deviceView} (inside a bucket) or {@link #of} (any device memory, e.g. a scatter
+ * destination); it is itself {@link DeviceMemory}.
  */
 public final class DeviceTensorView implements TensorView, DeviceMemory {
     private final TensorSpec spec;

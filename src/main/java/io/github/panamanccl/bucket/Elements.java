@@ -4,7 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
-/** Reads tensor elements (little-endian, any alignment) and widens them to float/double/long. */
+/** Reads tensor elements (little-endian, any alignment), widened to float/double/long, and writes them back. */
 final class Elements {
     static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -106,6 +106,51 @@ final class Elements {
                     dst[dstOffset + i] = toFloat(dtype, bytes, from + i);
                 }
             }
+        }
+    }
+
+    /** Writes {@code value} as element {@code index} of a floating-point tensor, rounded once ({@link NarrowFloat}). */
+    static void fromDouble(DType dtype, MemorySegment bytes, long index, double value) {
+        switch (dtype) {
+            case FLOAT64 -> bytes.set(DOUBLE, index * 8, value);
+            case FLOAT32 -> bytes.set(FLOAT, index * 4, (float) value);
+            case FLOAT16 -> bytes.set(SHORT, index * 2, (short) NarrowFloat.FLOAT16.encode(value));
+            case BFLOAT16 -> bytes.set(SHORT, index * 2, (short) NarrowFloat.BFLOAT16.encode(value));
+            case FLOAT8_E4M3FN -> bytes.set(ValueLayout.JAVA_BYTE, index, (byte) NarrowFloat.FLOAT8_E4M3FN.encode(value));
+            case FLOAT8_E5M2 -> bytes.set(ValueLayout.JAVA_BYTE, index, (byte) NarrowFloat.FLOAT8_E5M2.encode(value));
+            default -> throw new UnsupportedOperationException(dtype.torchName() + " is an integer type; write it with setLong");
+        }
+    }
+
+    /** Writes {@code value} as element {@code index} of an integer or bool tensor. */
+    static void fromLong(DType dtype, MemorySegment bytes, long index, long value) {
+        switch (dtype) {
+            case BOOL -> bytes.set(ValueLayout.JAVA_BYTE, index, (byte) inRange(dtype, value, 0, 1));
+            case UINT8 -> bytes.set(ValueLayout.JAVA_BYTE, index, (byte) inRange(dtype, value, 0, 255));
+            case INT8 -> bytes.set(ValueLayout.JAVA_BYTE, index, (byte) inRange(dtype, value, Byte.MIN_VALUE, Byte.MAX_VALUE));
+            case INT16 -> bytes.set(SHORT, index * 2, (short) inRange(dtype, value, Short.MIN_VALUE, Short.MAX_VALUE));
+            case INT32 -> bytes.set(INT, index * 4, (int) inRange(dtype, value, Integer.MIN_VALUE, Integer.MAX_VALUE));
+            case INT64 -> bytes.set(LONG, index * 8, value);
+            default -> throw new UnsupportedOperationException(dtype.torchName()
+                    + " is not an integer type; write it with setFloat or setDouble");
+        }
+    }
+
+    private static long inRange(DType dtype, long value, long min, long max) {
+        if (value < min || value > max) {
+            throw new IllegalArgumentException(value + " does not fit " + dtype.torchName() + " [" + min + ", " + max + "]");
+        }
+        return value;
+    }
+
+    /** {@code src[srcOffset..srcOffset + count)} written as elements from {@code from}; one bulk copy for float32. */
+    static void copyFromFloats(DType dtype, MemorySegment bytes, long from, float[] src, int srcOffset, int count) {
+        if (dtype == DType.FLOAT32) {
+            MemorySegment.copy(src, srcOffset, bytes, FLOAT, from * 4, count);
+            return;
+        }
+        for (int i = 0; i < count; i++) {
+            fromDouble(dtype, bytes, from + i, src[srcOffset + i]);
         }
     }
 }

@@ -1,5 +1,7 @@
 package io.github.panamanccl.bucket;
 
+import io.github.panamanccl.NativeAccess;
+
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -179,7 +181,31 @@ public final class HostBucketPacker {
         MemorySegment segment = tensors[plan.pieceTensor(next)];
         return segment.isNative() && plan.pieceTensorOffset(next) == 0
                 && segment.address() == last.address() + last.byteSize()
-                && segment.scope().equals(first.scope());
+                && segment.scope().equals(first.scope())
+                && Widening.ALLOWED;
+    }
+
+    /**
+     * Whether the JVM lets the packer widen a segment over a run (a restricted method), asked once, when the first
+     * run forms. When it refuses (--illegal-native-access=deny without --enable-native-access), runs are copied
+     * piece by piece, the same bytes, and a warning names the option that allows the single copy.
+     */
+    private static final class Widening {
+        static final boolean ALLOWED = probe();
+
+        private static boolean probe() {
+            try {
+                MemorySegment.NULL.reinterpret(0);
+                return true;
+            } catch (IllegalCallerException denied) {
+                System.getLogger(HostBucketPacker.class.getName()).log(System.Logger.Level.WARNING,
+                        "native access is denied to " + NativeAccess.location() + ", so HostBucketPacker copies tensors"
+                                + " that are adjacent slices of one buffer one by one instead of as one run (the same"
+                                + " bytes, more copies); run java with " + NativeAccess.flag() + " to allow the single"
+                                + " copy");
+                return false;
+            }
+        }
     }
 
     /** The first piece of {@code bucket} that ends after bucket offset {@code offset} (binary search). */

@@ -6,7 +6,11 @@ import java.util.Objects;
 /**
  * A tensor in host memory: its spec plus a segment of exactly its bytes (little-endian elements, any alignment).
  * Element reads widen to float, double or long; bf16, fp16 and the fp8 formats (e4m3fn, e5m2) are decoded.
- * Made by {@link BucketPlan#hostView} (inside a bucket) or {@link #of} (any segment, e.g. a scatter destination).
+ * Element writes narrow from float or double with one rounding, to nearest, ties to even: every value the type
+ * represents is written exactly (so a read followed by a write restores the bytes, NaN payloads aside); a value
+ * beyond its range becomes infinity, or NaN for float8_e4m3fn, which has no infinity (as PyTorch does, no
+ * saturation); NaN stays NaN. Integer writes are range-checked. Made by {@link BucketPlan#hostView} (inside a
+ * bucket) or {@link #of} (any segment, e.g. a tensor to publish or a scatter destination).
  */
 public final class HostTensorView implements TensorView {
     private final TensorSpec spec;
@@ -76,6 +80,50 @@ public final class HostTensorView implements TensorView {
         Objects.checkFromIndexSize(fromIndex, count, spec.numel());
         Objects.checkFromIndexSize(dstOffset, count, dst.length);
         Elements.copyToFloats(spec.dtype(), segment, fromIndex, dst, dstOffset, count);
+    }
+
+    /**
+     * Writes element {@code index} (row-major) of a floating-point tensor, rounded to its type as the class
+     * describes (exact for float32 and float64).
+     *
+     * @throws UnsupportedOperationException for an integer or bool type (use {@link #setLong})
+     */
+    public void setFloat(long index, float value) {
+        Elements.fromDouble(spec.dtype(), segment, Objects.checkIndex(index, spec.numel()), value);
+    }
+
+    /**
+     * Writes element {@code index} of a floating-point tensor, rounded once from the double (exact for float64).
+     *
+     * @throws UnsupportedOperationException for an integer or bool type (use {@link #setLong})
+     */
+    public void setDouble(long index, double value) {
+        Elements.fromDouble(spec.dtype(), segment, Objects.checkIndex(index, spec.numel()), value);
+    }
+
+    /**
+     * Writes element {@code index} of an integer or bool tensor (bool takes 0 or 1).
+     *
+     * @throws IllegalArgumentException      when the value does not fit the type
+     * @throws UnsupportedOperationException for a floating-point type (use {@link #setFloat} or {@link #setDouble})
+     */
+    public void setLong(long index, long value) {
+        Elements.fromLong(spec.dtype(), segment, Objects.checkIndex(index, spec.numel()), value);
+    }
+
+    /**
+     * Writes {@code src[srcOffset, srcOffset + count)} as elements {@code [toIndex, toIndex + count)} of a
+     * floating-point tensor, each rounded as {@link #setFloat} does.
+     *
+     * @throws UnsupportedOperationException for an integer or bool type
+     */
+    public void copyFrom(long toIndex, float[] src, int srcOffset, int count) {
+        Objects.checkFromIndexSize(toIndex, count, spec.numel());
+        Objects.checkFromIndexSize(srcOffset, count, src.length);
+        if (!spec.dtype().isFloatingPoint()) {
+            throw new UnsupportedOperationException(spec.dtype().torchName() + " is an integer type; write it with setLong");
+        }
+        Elements.copyFromFloats(spec.dtype(), segment, toIndex, src, srcOffset, count);
     }
 
     /**

@@ -24,11 +24,9 @@ import java.util.Map;
  * <p>Format: lines starting with {@code #} are comments; the first other line is the header
  * {@code name<TAB>dtype<TAB>shape}; then one tensor per line: name, torch dtype name, shape as comma-separated
  * non-negative integers (empty = scalar). Any other line is rejected with its line number
- * ({@link InventoryFormatException}). Two inventories ship as resources ({@link #builtInNames()}).
+ * ({@link InventoryFormatException}).
  */
 public final class Inventory {
-    private static final String RESOURCE_DIR = "/io/github/panamanccl/inventories/";
-    private static final List<String> BUILT_IN = List.of("qwen3-30b-a3b", "qwen3-next-80b-a3b");
     private static final String HEADER = "name\tdtype\tshape";
 
     private final String source;
@@ -69,31 +67,6 @@ public final class Inventory {
         return "the inventory's total byte size overflows a long (" + totalBefore + " bytes before this tensor)";
     }
 
-    /** Names of the inventories shipped with the library. */
-    public static List<String> builtInNames() {
-        return BUILT_IN;
-    }
-
-    /**
-     * A shipped inventory: {@code qwen3-30b-a3b} (18 867 tensors) or {@code qwen3-next-80b-a3b} (74 391 tensors).
-     *
-     * @throws IllegalArgumentException for another name
-     */
-    public static Inventory builtIn(String name) {
-        if (!BUILT_IN.contains(name)) {
-            throw new IllegalArgumentException("no built-in inventory '" + name + "'; known: " + BUILT_IN);
-        }
-        String resource = RESOURCE_DIR + name + ".tsv";
-        try (InputStream in = Inventory.class.getResourceAsStream(resource)) {
-            if (in == null) {
-                throw new IllegalStateException("resource " + resource + " missing from the library");
-            }
-            return parse(new Utf8Lines(in)::readLine, name);
-        } catch (IOException e) {
-            throw new UncheckedIOException("reading " + resource, e);
-        }
-    }
-
     /**
      * Reads an inventory file (UTF-8).
      *
@@ -102,10 +75,21 @@ public final class Inventory {
      */
     public static Inventory load(Path file) {
         try (InputStream in = Files.newInputStream(file)) {
-            return parse(new Utf8Lines(in)::readLine, file.toString());
+            return read(in, file.toString());
         } catch (IOException e) {
             throw new UncheckedIOException("reading " + file, e);
         }
+    }
+
+    /**
+     * Reads an inventory from UTF-8 bytes (e.g. a resource), to their end; the stream is not closed.
+     *
+     * @param source names the bytes in messages (a file or resource name)
+     * @throws InventoryFormatException for a malformed line, including one that is not valid UTF-8
+     * @throws IOException              when {@code in} cannot be read
+     */
+    public static Inventory read(InputStream in, String source) throws IOException {
+        return parse(new Utf8Lines(in)::readLine, source);
     }
 
     /**
@@ -295,7 +279,7 @@ public final class Inventory {
         return shape;
     }
 
-    /** Where the inventory came from (built-in name or file). */
+    /** Where the inventory came from (the source it was read from, or the name it was given). */
     public String source() {
         return source;
     }

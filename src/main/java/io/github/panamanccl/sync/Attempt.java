@@ -126,7 +126,7 @@ final class Attempt {
     void throwIfFailed() {
         Failure f = failure();
         if (f != null) {
-            throw new TransportException(f.reason(), f.rank(), "update " + version + " failed: " + f.message(), null);
+            throw TransportException.failedAlready(version, f);
         }
     }
 

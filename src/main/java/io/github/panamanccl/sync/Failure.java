@@ -17,12 +17,16 @@ record Failure(FailureReason reason, int rank, UpdatePhase phase, String message
     }
 
     /**
-     * What {@code e}, seen by rank {@code ownRank} while it ran the update, says about the update. A failure path
-     * runs cold, so this tests types with {@code instanceof}: a type switch's first run costs tens of milliseconds
-     * (its bootstrap), which a failing update would spend before anyone hears of it.
+     * What {@code e}, seen by rank {@code ownRank} while it ran the update, says about the update: the attempt's
+     * failure when {@code e} only echoes it. A failure path runs cold, so this tests types with {@code instanceof}: a
+     * type switch's first run costs tens of milliseconds (its bootstrap), which a failing update would spend before
+     * anyone hears of it.
      */
     static Failure of(Throwable e, int ownRank) {
         if (e instanceof TransportException t) {
+            if (t.standing() != null) {
+                return t.standing();
+            }
             return new Failure(t.reason(), t.reason() == FailureReason.LOCAL_ERROR ? ownRank : t.peerRank(), null,
                     t.getMessage(), t);
         }

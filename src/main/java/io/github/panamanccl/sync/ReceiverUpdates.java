@@ -141,9 +141,18 @@ final class ReceiverUpdates<G extends Transport.Group> implements AutoCloseable 
         }
     }
 
-    /** Settles a failed update: which failure stands, who hears of it, what the weights are now. */
+    /**
+     * Settles a failed update: which failure stands, who hears of it, what the weights are now. This rank's own
+     * local failure (e.g. its stream's CUDA error) stands here even over the sender's ABORT recorded before it: over
+     * NCCL that ABORT is usually its echo, for aborting this rank's communicator fails the peers' collectives at
+     * once. It is reported to the sender as this rank's, and the sender then names this rank to everyone.
+     */
     private UpdateFailedException failed(Attempt attempt, Exception e, int rank, long deadline) {
-        Failure standing = attempt.fail(Failure.of(e, rank));
+        Failure own = Failure.of(e, rank);
+        Failure standing = attempt.fail(own);
+        if (own.reason() == FailureReason.LOCAL_ERROR && own.rank() == rank && rank >= 0) {
+            standing = own.in(attempt.phase());
+        }
         if (attempt.notice() == null && standing.reason() == FailureReason.PEER_LOST && standing.rank() <= 0) {
             // The sender closed our data connection, so it aborted the update (its ABORT, sent before it closed the
             // connection, names the cause) or it died (the control connection's loss is then the notice): either

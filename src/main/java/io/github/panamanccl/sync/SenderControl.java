@@ -130,10 +130,13 @@ final class SenderControl implements ControlLoop.Agent {
         }
     }
 
-    /** The publishing thread's data plane failed with {@code f}: the update fails, and its receivers hear why. */
+    /**
+     * The publishing thread's data plane failed with {@code f}: the update fails (after a short wait for a failure
+     * naming the rank when {@code f} names none), and its receivers hear why.
+     */
     void dataPlaneFailed(Attempt attempt, Failure f) {
         if (isCurrent(attempt)) {
-            update.fail(f, clock.nanoTime());
+            update.dataPlaneFailed(f, clock.nanoTime());
             settle();
         }
     }
@@ -261,7 +264,7 @@ final class SenderControl implements ControlLoop.Agent {
             update.tick(now, this::missingReceivers);
             settle();
         }
-        return update == null ? next : Math.min(next, update.deadline());
+        return update == null ? next : Math.min(next, update.nextCheck());
     }
 
     @Override

@@ -18,6 +18,9 @@ import java.util.function.Supplier;
  * then the {@link Attempt} succeeds. A lost receiver, its FAILED, or the deadline fail it in any phase.
  */
 final class SenderUpdate {
+    /** How long a data-plane peer failure that names no rank waits for one that does; see {@link #dataPlaneFailed}. */
+    static final long UNNAMED_PEER_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+
     /** A transport group as the data plane holds it: the epoch it was formed in and its receivers, by rank. */
     record FormedGroup(int epoch, List<Member> members) {
     }
@@ -36,6 +39,9 @@ final class SenderUpdate {
     private final Set<Member> done = new HashSet<>();
     /** The receivers were sent ABORT. */
     private boolean told;
+    /** The data plane's peer failure that names no rank, held until {@link #unnamedUntil} for one that does. */
+    private Failure unnamed;
+    private long unnamedUntil;
 
     SenderUpdate(Attempt attempt, long deadline, Duration deadlineGiven, int receivers, byte[] fingerprint) {
         this.attempt = attempt;
@@ -49,8 +55,9 @@ final class SenderUpdate {
         return attempt.version();
     }
 
-    long deadline() {
-        return deadline;
+    /** When {@link #tick} next has something to do: the deadline, or the end of the wait for a named failure. */
+    long nextCheck() {
+        return unnamed != null ? unnamedUntil : deadline;
     }
 
     UpdatePhase phase() {
@@ -178,10 +185,30 @@ final class SenderUpdate {
     }
 
     /**
-     * Fails the update once its deadline has passed, naming what it waited for; {@code waitingForReceivers} says who
-     * is missing while receivers are awaited.
+     * The publishing thread's data plane failed with {@code f}. A peer failure that names no rank (a killed or
+     * aborted peer is ncclRemoteError on every rank) is usually followed within a few ms by the control plane's word
+     * that names the rank: the receiver's FAILED, or its lost connection. So it fails the update only if no such word
+     * came within {@link #UNNAMED_PEER_WAIT_NANOS} (or by the deadline); any failure before that stands instead.
+     */
+    void dataPlaneFailed(Failure f, long now) {
+        if (f.reason() != FailureReason.PEER_LOST || f.rank() != UpdateFailedException.UNKNOWN_RANK) {
+            fail(f, now);
+        } else if (unnamed == null) {
+            unnamed = f;
+            unnamedUntil = now + Math.min(UNNAMED_PEER_WAIT_NANOS, deadline - now);
+        }
+    }
+
+    /**
+     * Fails the update with the data plane's rank-less failure once its wait for a named one is over, or once its
+     * deadline has passed, naming what it waited for; {@code waitingForReceivers} says who is missing while
+     * receivers are awaited.
      */
     void tick(long now, Supplier<String> waitingForReceivers) {
+        if (unnamed != null && now - unnamedUntil >= 0) {
+            fail(unnamed, now);
+            return;
+        }
         if (now - deadline < 0) {
             return;
         }

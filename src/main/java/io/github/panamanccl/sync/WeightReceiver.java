@@ -23,10 +23,12 @@ import java.util.function.Consumer;
  * or one staging area ({@link CommitMode#STAGED}), never a second copy of every tensor besides that.
  *
  * <pre>{@code
- * try (WeightReceiver receiver = WeightReceiver.builder().sender("trainer", 29500).token(secret)
- *         .commitMode(CommitMode.STAGED).scatterInto(weightsByName).join(Duration.ofSeconds(30))) {
- *     while (running) {
- *         receiver.awaitUpdate(Duration.ofMinutes(5)).ifPresent(r -> log(r.version()));
+ * void applyUpdates(Map<String, MemorySegment> weightsByName, String secret, BooleanSupplier running) {
+ *     try (WeightReceiver receiver = WeightReceiver.builder().sender("trainer", 29500).token(secret)
+ *             .commitMode(CommitMode.STAGED).scatterInto(weightsByName).join(Duration.ofSeconds(30))) {
+ *         while (running.getAsBoolean()) {
+ *             receiver.awaitUpdate(Duration.ofMinutes(5)).ifPresent(update -> System.out.println(update.version()));
+ *         }
  *     }
  * }
  * }</pre>

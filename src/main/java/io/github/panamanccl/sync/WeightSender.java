@@ -22,10 +22,12 @@ import java.util.stream.IntStream;
  * it was given (read at publish time, so the trainer updates them in place between publishes).
  *
  * <pre>{@code
- * try (WeightSender sender = WeightSender.builder()
- *         .inventory(specs, 512L << 20).hostSources(tensorsByName)
- *         .receivers(2).token(secret).start()) {
- *     UpdateReport report = sender.publish(7, Duration.ofSeconds(30));
+ * void publish(List<TensorSpec> specs, Map<String, MemorySegment> tensorsByName, String secret) {
+ *     try (WeightSender sender = WeightSender.builder()
+ *             .inventory(specs, 4L << 20).hostSources(tensorsByName)
+ *             .receivers(2).token(secret).start()) {
+ *         UpdateReport report = sender.publish(7, Duration.ofSeconds(30));
+ *     }
  * }
  * }</pre>
  *

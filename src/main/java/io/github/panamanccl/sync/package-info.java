@@ -52,7 +52,12 @@
  * the deadline. The first failure of an update (its deadline, a receiver's FAILED, a lost connection, a transport
  * error) wins and aborts the transport group, or the group being formed, from the thread that saw it (for NCCL an
  * {@code ncclCommAbort} that ends the rank's own wait at once); the sender's ABORT then reaches every receiver of the
- * update, even one whose application has not started it yet, and each aborts its own group. Every rank throws one
+ * update, even one whose application has not started it yet, and each aborts its own group. Two exceptions to
+ * "first": NCCL reports a lost or aborted peer without saying which (ncclRemoteError), usually a few ms before the
+ * control plane's word that names the rank (its FAILED, or its lost connection), so such a failure waits up to
+ * 500 ms, never past the deadline, for that word; and a rank's own local failure (e.g. its stream's CUDA error) is
+ * what it reports, and tells the sender, even when the sender's ABORT came first, for over NCCL that ABORT is
+ * usually the echo of aborting its communicator. Every rank throws one
  * {@link io.github.panamanccl.sync.UpdateFailedException}: its
  * {@link io.github.panamanccl.sync.FailureReason} (the same on every rank; it travels as the wire code), the
  * {@link io.github.panamanccl.sync.UpdatePhase} it failed in, the rank at fault, a message naming who failed and

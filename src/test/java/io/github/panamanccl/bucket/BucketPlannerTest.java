@@ -5,6 +5,7 @@ import org.junit.jupiter.api.Test;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -86,5 +87,42 @@ class BucketPlannerTest {
         IllegalArgumentException tooManyPieces = assertThrows(IllegalArgumentException.class,
                 () -> BucketPlanner.plan(List.of(new TensorSpec("huge", DType.UINT8, 1L << 40)), 8));
         assertTrue(tooManyPieces.getMessage().contains("raise the cap"), tooManyPieces.getMessage());
+    }
+
+    @Test
+    void ownBucketGivesATensorAboveTheCapABucketOfItsSizeAndSplitsNothing() {
+        List<TensorSpec> inventory = List.of(new TensorSpec("x", DType.UINT8, 100), new TensorSpec("big", DType.FLOAT32, 600),
+                new TensorSpec("y", DType.UINT8, 10));
+        BucketPlan plan = BucketPlanner.plan(inventory, 1000, 256, BucketPlanner.LargeTensors.OWN_BUCKET);
+        assertEquals(List.of(piece(0, 0, 0, 0, 100)), plan.piecesOf(0));
+        assertEquals(List.of(piece(1, 1, 0, 0, 2400)), plan.piecesOf(1));
+        assertEquals(List.of(piece(2, 2, 0, 0, 10)), plan.piecesOf(2));
+        assertEquals(2400, plan.bucketCapBytes(), "the cap grows to the largest bucket");
+        PlanFixtures.assertValidLayout(plan, inventory, 2400, 256);
+        assertEquals(plan, PlanCodec.decode(PlanCodec.encode(plan)), "the wire format carries it unchanged");
+    }
+
+    @Test
+    void ownBucketPlansAsSplitWhenNoTensorIsAboveTheCap() {
+        List<TensorSpec> inventory = PlanFixtures.randomInventory(new Random(3), 200, 8);
+        long largest = inventory.stream().mapToLong(TensorSpec::byteSize).max().orElseThrow();
+        BucketPlan own = BucketPlanner.plan(inventory, largest, 64, BucketPlanner.LargeTensors.OWN_BUCKET);
+        assertEquals(BucketPlanner.plan(inventory, largest, 64), own);
+        assertEquals(BucketPlanner.plan(inventory, 1024, 64), BucketPlanner.plan(inventory, 1024, 64,
+                BucketPlanner.LargeTensors.SPLIT));
+        BucketPlan small = BucketPlanner.plan(inventory, 1024, 64, BucketPlanner.LargeTensors.OWN_BUCKET);
+        for (int t = 0; t < small.tensorCount(); t++) {
+            assertTrue(!small.isSplit(t), inventory.get(t).toString());
+        }
+        PlanFixtures.assertValidLayout(small, inventory, Math.max(1024, largest), 64);
+    }
+
+    @Test
+    void ownBucketRefusesATensorNoBucketMayHold() {
+        IllegalArgumentException tooLarge = assertThrows(IllegalArgumentException.class, () -> BucketPlanner.plan(
+                List.of(new TensorSpec("huge", DType.UINT8, BucketPlan.MAX_BUCKET_CAP + 1)), 1024, 256,
+                BucketPlanner.LargeTensors.OWN_BUCKET));
+        assertTrue(tooLarge.getMessage().contains("huge") && tooLarge.getMessage().contains("LargeTensors.SPLIT"),
+                tooLarge.getMessage());
     }
 }

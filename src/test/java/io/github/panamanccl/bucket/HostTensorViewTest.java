@@ -124,4 +124,67 @@ class HostTensorViewTest {
             assertTrue(rejection.getMessage().contains("split across 7 buckets"), rejection.getMessage());
         }
     }
+
+    @Test
+    void writesNarrowFormatsRoundedToNearestTiesToEven() {
+        try (Arena arena = Arena.ofConfined()) {
+            HostTensorView bf16 = viewOf(arena, DType.BFLOAT16, 0, 0, 0, 0);
+            bf16.setFloat(0, 1f);
+            bf16.setFloat(1, 1 + 0x1p-8f); // halfway between 1 and 1 + 2^-7: to the even one, 1
+            bf16.setDouble(2, 1 + 0x1p-8 + 0x1p-30); // just above halfway: up
+            bf16.setFloat(3, Float.MAX_VALUE); // beyond bf16's largest finite value: infinity
+            assertEquals(List.of((short) 0x3F80, (short) 0x3F80, (short) 0x3F81, (short) 0x7F80), shorts(bf16));
+
+            HostTensorView e4m3 = viewOf(arena, DType.FLOAT8_E4M3FN, 0, 0, 0);
+            e4m3.copyFrom(0, new float[] {7f, -0.3f, 500f, 1f}, 1, 3);
+            assertEquals(-0.3125f, e4m3.getFloat(0), "nearest of -0.3");
+            assertTrue(Float.isNaN(e4m3.getFloat(1)), "e4m3fn has no infinity: overflow is NaN");
+            assertEquals(1f, e4m3.getFloat(2));
+
+            HostTensorView e5m2 = viewOf(arena, DType.FLOAT8_E5M2, 0, 0);
+            e5m2.setFloat(0, -1e6f);
+            e5m2.setFloat(1, 0.75f);
+            assertArrayEquals(new float[] {Float.NEGATIVE_INFINITY, 0.75f}, e5m2.toFloatArray());
+
+            HostTensorView fp16 = viewOf(arena, DType.FLOAT16, 0, 0);
+            fp16.copyFrom(0, new float[] {65504f, 0x1p-24f}, 0, 2);
+            assertArrayEquals(new float[] {65504f, 0x1p-24f}, fp16.toFloatArray(), "representable values are exact");
+        }
+    }
+
+    @Test
+    void float32AndFloat64WritesAreExactAndIntegerWritesAreRangeChecked() {
+        try (Arena arena = Arena.ofConfined()) {
+            HostTensorView f32 = HostTensorView.of(new TensorSpec("f", DType.FLOAT32, 3), arena.allocate(12));
+            f32.copyFrom(0, new float[] {0.1f, -7.5f, Float.MIN_VALUE}, 0, 3);
+            assertArrayEquals(new float[] {0.1f, -7.5f, Float.MIN_VALUE}, f32.toFloatArray());
+            HostTensorView f64 = HostTensorView.of(new TensorSpec("d", DType.FLOAT64, 1), arena.allocate(8));
+            f64.setDouble(0, Math.PI);
+            assertEquals(Math.PI, f64.getDouble(0));
+
+            HostTensorView u8 = HostTensorView.of(new TensorSpec("u", DType.UINT8, 2), arena.allocate(2));
+            u8.setLong(0, 255);
+            assertEquals(255, u8.getLong(0));
+            IllegalArgumentException tooLarge = assertThrows(IllegalArgumentException.class, () -> u8.setLong(1, 256));
+            assertEquals("256 does not fit uint8 [0, 255]", tooLarge.getMessage());
+            HostTensorView flag = HostTensorView.of(new TensorSpec("b", DType.BOOL, 1), arena.allocate(1));
+            assertThrows(IllegalArgumentException.class, () -> flag.setLong(0, 2));
+            HostTensorView i64 = HostTensorView.of(new TensorSpec("l", DType.INT64, 1), arena.allocate(8));
+            i64.setLong(0, Long.MIN_VALUE);
+            assertEquals(Long.MIN_VALUE, i64.getLong(0));
+
+            assertEquals("int64 is an integer type; write it with setLong",
+                    assertThrows(UnsupportedOperationException.class, () -> i64.setFloat(0, 1f)).getMessage());
+            assertThrows(UnsupportedOperationException.class, () -> u8.copyFrom(0, new float[1], 0, 1));
+            assertThrows(UnsupportedOperationException.class, () -> f32.setLong(0, 1));
+            assertThrows(IndexOutOfBoundsException.class, () -> f32.setFloat(3, 1f));
+            assertThrows(IndexOutOfBoundsException.class, () -> f32.copyFrom(2, new float[2], 0, 2));
+            assertEquals(-7.5f, f32.getFloat(1), "a rejected write changes nothing");
+        }
+    }
+
+    private static List<Short> shorts(HostTensorView view) {
+        return java.util.stream.LongStream.range(0, view.spec().numel())
+                .mapToObj(i -> view.segment().get(Elements.SHORT, 2 * i)).toList();
+    }
 }

@@ -3,8 +3,10 @@ package io.github.panamanccl.bucket;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.StringReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -13,6 +15,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -30,20 +33,6 @@ class InventoryTest {
         assertEquals(field, rejection.field(), rejection.getMessage());
         assertEquals("test.tsv", rejection.source());
         assertTrue(rejection.getMessage().startsWith("test.tsv:" + line + ": " + field + " = "), rejection.getMessage());
-    }
-
-    @Test
-    void builtInInventoriesMatchTheirReadme() {
-        assertEquals(List.of("qwen3-30b-a3b", "qwen3-next-80b-a3b"), Inventory.builtInNames());
-        Inventory qwen30 = Inventory.builtIn("qwen3-30b-a3b");
-        assertEquals(18_867, qwen30.size());
-        assertEquals(61_064_245_248L, qwen30.totalBytes());
-        assertEquals(new TensorSpec("model.embed_tokens.weight", DType.BFLOAT16, 151936, 2048), qwen30.tensors().get(0));
-        Inventory next = Inventory.builtIn("qwen3-next-80b-a3b");
-        assertEquals(74_391, next.size());
-        assertEquals(159_348_782_592L, next.totalBytes());
-        assertEquals(new TensorSpec("lm_head.weight", DType.BFLOAT16, 151936, 2048), next.tensors().get(next.size() - 1));
-        assertThrows(IllegalArgumentException.class, () -> Inventory.builtIn("../qwen3-30b-a3b"));
     }
 
     @Test
@@ -95,6 +84,25 @@ class InventoryTest {
     }
 
     @Test
+    void readsAStreamToItsEndWithoutClosingIt() throws IOException {
+        byte[] bytes = (HEADER + "w\tbfloat16\t2,3\ns\tfloat32\t\n").getBytes(StandardCharsets.UTF_8);
+        boolean[] closed = {false};
+        InputStream in = new ByteArrayInputStream(bytes) {
+            @Override
+            public void close() {
+                closed[0] = true;
+            }
+        };
+
+        Inventory read = Inventory.read(in, "resource.tsv");
+
+        assertEquals(List.of(new TensorSpec("w", DType.BFLOAT16, 2, 3), new TensorSpec("s", DType.FLOAT32)), read.tensors());
+        assertEquals("resource.tsv", read.source());
+        assertEquals(-1, in.read(), "read to the end");
+        assertFalse(closed[0], "the caller closes the stream");
+    }
+
+    @Test
     void crLfAndLoneCrEndLinesLikeTheReaderDoes(@TempDir Path dir) throws IOException {
         String text = HEADER + "a\tfloat32\t4\r\nb\tint8\t2,2\rc\tint8\t\n\nd\tint8\t1";
         Path file = Files.writeString(dir.resolve("mixed.tsv"), text.replace("\n\nd", "\nd"));
@@ -137,7 +145,7 @@ class InventoryTest {
 
     @Test
     void scaledToFitUsesTheSmallestSufficientFactor() {
-        Inventory next = Inventory.builtIn("qwen3-next-80b-a3b");
+        Inventory next = DemoInventories.load("qwen3-next-80b-a3b");
         long budget = 1L << 30;
         Inventory fitted = next.scaledToFit(budget);
         assertTrue(fitted.totalBytes() <= budget, fitted.toString());

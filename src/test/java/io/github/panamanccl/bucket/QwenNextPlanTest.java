@@ -17,7 +17,7 @@ class QwenNextPlanTest {
 
     @Test
     void plansTheWholeModelIntoValidBuckets() {
-        Inventory inventory = Inventory.builtIn("qwen3-next-80b-a3b");
+        Inventory inventory = DemoInventories.load("qwen3-next-80b-a3b");
         BucketPlan plan = BucketPlanner.plan(inventory.tensors(), CAP);
         PlanFixtures.assertValidLayout(plan, inventory.tensors(), CAP, 256);
         PlanFixtures.assertTightPacking(plan);
@@ -40,7 +40,7 @@ class QwenNextPlanTest {
         }
         assertEquals(2, splitCount);
 
-        BucketPlan again = BucketPlanner.plan(Inventory.builtIn("qwen3-next-80b-a3b").tensors(), CAP);
+        BucketPlan again = BucketPlanner.plan(DemoInventories.load("qwen3-next-80b-a3b").tensors(), CAP);
         assertNotSame(plan, again);
         assertEquals(plan.fingerprint(), again.fingerprint());
         byte[] encoded = PlanCodec.encode(plan);
@@ -55,7 +55,7 @@ class QwenNextPlanTest {
      */
     @Test
     void packsAndReassemblesAScaledModel() {
-        Inventory scaled = Inventory.builtIn("qwen3-next-80b-a3b").scaledDown(1024);
+        Inventory scaled = DemoInventories.load("qwen3-next-80b-a3b").scaledDown(1024);
         long cap = CAP / 1024;
         BucketPlan plan = BucketPlanner.plan(scaled.tensors(), cap);
         PlanFixtures.assertValidLayout(plan, scaled.tensors(), cap, 256);

@@ -35,7 +35,7 @@ class RealGpuBucketTest {
     /** Odd sizes (so padding), every dtype, splits: a random inventory plus a scaled Qwen3-Next. */
     private static List<TensorSpec> inventory() {
         List<TensorSpec> tensors = new ArrayList<>(PlanFixtures.randomInventory(new Random(7), 300, 40));
-        for (TensorSpec tensor : Inventory.builtIn("qwen3-next-80b-a3b").scaledToFit(256L << 20).tensors()) {
+        for (TensorSpec tensor : DemoInventories.load("qwen3-next-80b-a3b").scaledToFit(256L << 20).tensors()) {
             tensors.add(new TensorSpec("next." + tensor.name(), tensor.dtype(), tensor.shape()));
         }
         return tensors;

@@ -326,10 +326,11 @@ class DevicePathFakeCudaTest {
         NcclException injected = assertInstanceOf(NcclException.class, formation.getCause());
         assertEquals("injected", injected.errorString());
         assertEquals(0, FakeNative.ncclLiveComms());
-        // The sender's communicator always began; the survivor's only if its GROUP request was handled before
-        // the sender's ABORT arrived. Whichever began was aborted exactly once.
+        // The sender's communicator began unless the GROUP_FAILED came before its own formation did (a busy machine);
+        // the survivor's only if its GROUP request was handled before the sender's ABORT arrived. Whichever began
+        // was aborted exactly once.
         long begun = FakeNative.ncclCallCount("ncclCommInitRankConfig");
-        assertTrue(begun == 1 || begun == 2, "communicators begun: " + begun);
+        assertTrue(begun <= 2, "communicators begun: " + begun);
         assertEquals(begun, FakeNative.ncclCallCount("ncclCommAbort"), "every communicator that began, once");
     }
 

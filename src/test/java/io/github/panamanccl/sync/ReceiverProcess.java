@@ -26,11 +26,7 @@ public final class ReceiverProcess {
     }
 
     public static void main(String[] argv) throws Exception {
-        Map<String, String> args = new HashMap<>();
-        for (String a : argv) {
-            int eq = a.indexOf('=');
-            args.put(a.substring(0, eq), a.substring(eq + 1));
-        }
+        Map<String, String> args = arguments(argv);
         long exitAfter = Long.parseLong(args.getOrDefault("exitAfter", "-1"));
         String pause = args.getOrDefault("pause", "");
         String nativeAt = "," + args.getOrDefault("nativeAt", "") + ",";
@@ -136,6 +132,16 @@ public final class ReceiverProcess {
                         new String[] {String[].class.getName()});
         Matcher m = NMT_OTHER.matcher(out);
         return m.find() ? Long.parseLong(m.group(2)) : -1;
+    }
+
+    /** The key=value arguments of a child process. */
+    static Map<String, String> arguments(String[] argv) {
+        Map<String, String> args = new HashMap<>();
+        for (String a : argv) {
+            int eq = a.indexOf('=');
+            args.put(a.substring(0, eq), a.substring(eq + 1));
+        }
+        return args;
     }
 
     static synchronized void say(String line) {

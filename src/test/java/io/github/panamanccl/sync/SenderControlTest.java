@@ -473,6 +473,61 @@ class SenderControlTest {
         assertEquals(UpdatePhase.FORMING_GROUP, start().phase());
     }
 
+    /**
+     * NCCL's ncclRemoteError names no rank and usually comes a few ms before the control plane's word that does: the
+     * update waits for that word and fails naming the rank, whichever word it is.
+     */
+    @ParameterizedTest
+    @EnumSource(value = FailureReason.class, names = {"PEER_LOST", "LOCAL_ERROR"})
+    void a_peer_failure_naming_no_rank_waits_for_the_failure_that_names_the_rank(FailureReason named) {
+        Announced a = inPhase(UpdatePhase.TRANSFER);
+        control.dataPlaneFailed(a.attempt(), unnamedPeerFailure());
+        pass(Duration.ofMillis(20), a.first(), a.second());
+        assertNull(a.attempt().failure(), "held for a failure that names the rank");
+        a.first().assertQuiet();
+        if (named == FailureReason.PEER_LOST) {
+            control.onLost(a.second(), new EOFException("killed"));
+        } else {
+            control.onFrame(a.second(), new Wire.Failed(a.attempt().version(), named, "cudaErrorIllegalAddress"));
+        }
+        Failure f = a.attempt().failure();
+        assertEquals(List.of(named, 2, UpdatePhase.TRANSFER), List.of(f.reason(), f.rank(), f.phase()), f.message());
+        Wire.Abort abort = a.first().takeOne(Wire.Abort.class);
+        assertEquals(List.of(named, 2), List.of(abort.reason(), abort.failedRank()));
+    }
+
+    @Test
+    void a_peer_failure_naming_no_rank_stands_after_half_a_second_without_a_named_one() {
+        Announced a = inPhase(UpdatePhase.TRANSFER);
+        control.dataPlaneFailed(a.attempt(), unnamedPeerFailure());
+        long waitUntil = clock.nanoTime() + SenderUpdate.UNNAMED_PEER_WAIT_NANOS;
+        assertEquals(waitUntil, control.onTick(clock.nanoTime()), "the loop wakes when the wait is over");
+        pass(Duration.ofNanos(SenderUpdate.UNNAMED_PEER_WAIT_NANOS - 1), a.first(), a.second());
+        assertNull(a.attempt().failure());
+        pass(Duration.ofNanos(1), a.first(), a.second());
+        Failure f = a.attempt().failure();
+        assertEquals(List.of(FailureReason.PEER_LOST, UpdateFailedException.UNKNOWN_RANK), List.of(f.reason(),
+                f.rank()));
+        assertEquals("waiting for the broadcast failed: ncclRemoteError", a.first().takeOne(Wire.Abort.class)
+                .message());
+    }
+
+    @Test
+    void a_peer_failure_naming_no_rank_waits_no_later_than_the_deadline() {
+        Announced a = inPhase(UpdatePhase.TRANSFER);
+        pass(Duration.ofNanos(deadline - clock.nanoTime() - TimeUnit.MILLISECONDS.toNanos(100)), a.first(),
+                a.second());
+        control.dataPlaneFailed(a.attempt(), unnamedPeerFailure());
+        pass(Duration.ofMillis(100), a.first(), a.second());
+        assertEquals(FailureReason.PEER_LOST, a.attempt().failure().reason(), "the data plane's failure, at the "
+                + "deadline: " + a.attempt().failure().message());
+    }
+
+    private static Failure unnamedPeerFailure() {
+        return new Failure(FailureReason.PEER_LOST, UpdateFailedException.UNKNOWN_RANK, null,
+                "waiting for the broadcast failed: ncclRemoteError", null);
+    }
+
     /** A failure recorded by another thread (an interrupted publish) still reaches the receivers. */
     @Test
     void a_failure_recorded_by_the_publishing_thread_is_told_to_every_receiver() {

@@ -14,6 +14,7 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -89,7 +90,10 @@ public final class FakeNative {
         return callCount(Nccl.CALL_COUNT, function, "fake NCCL");
     }
 
-    /** Zeroes the counters, drops pending failures, turns hanging off. */
+    /**
+     * Zeroes the counters and payload byte counts, drops pending failures, turns hanging and the receive pause off,
+     * restores the stall limit and version.
+     */
     public static void ncclReset() {
         invoke(Nccl.RESET);
     }
@@ -130,6 +134,39 @@ public final class FakeNative {
         }
     }
 
+    /** The longest a communicator waits for a peer before it fails with ncclSystemError (default 30 s). */
+    public static void ncclSetStallLimit(Duration limit) {
+        invoke(Nccl.SET_STALL_LIMIT_MS, limit.toMillis());
+    }
+
+    /** The version code the fake reports and rendezvous with, to play a rank of another release; 0: its own. */
+    public static void ncclSetVersion(int code) {
+        invoke(Nccl.SET_VERSION, code);
+    }
+
+    /**
+     * This process stops reading broadcast payload after {@code bytes} more bytes (negative: never), as a rank stuck
+     * in the middle of a transfer; {@link #ncclReceivingPaused()} tells when it stopped.
+     */
+    public static void ncclPauseReceivingAfter(long bytes) {
+        invoke(Nccl.PAUSE_RECEIVING_AFTER, bytes);
+    }
+
+    /** Whether a paused receive ({@link #ncclPauseReceivingAfter}) has stopped. */
+    public static boolean ncclReceivingPaused() {
+        return (int) invoke(Nccl.RECEIVING_PAUSED) != 0;
+    }
+
+    /** Broadcast payload bytes this process sent to other ranks since the last reset. */
+    public static long ncclPayloadBytesSent() {
+        return (long) invoke(Nccl.PAYLOAD_BYTES, 0);
+    }
+
+    /** Broadcast payload bytes this process received from other ranks since the last reset. */
+    public static long ncclPayloadBytesReceived() {
+        return (long) invoke(Nccl.PAYLOAD_BYTES, 1);
+    }
+
     // ---- fake CUDA runtime ----
 
     /** Calls of {@code function} since the last reset. */
@@ -137,7 +174,7 @@ public final class FakeNative {
         return callCount(Cudart.CALL_COUNT, function, "fake CUDA runtime");
     }
 
-    /** Zeroes the counters, drops pending failures, makes streams idle. */
+    /** Zeroes the counters, drops pending failures, ends the forced busy state of streams, one device again. */
     public static void cudartReset() {
         invoke(Cudart.RESET);
     }
@@ -158,6 +195,13 @@ public final class FakeNative {
     /** cudaMalloc and cudaMallocHost blocks not yet freed. */
     public static long cudartLiveAllocations() {
         return (long) invoke(Cudart.LIVE_ALLOCATIONS);
+    }
+
+    /** The number of devices this process sees (1 to 64; a reset makes it 1 again); device d is 0000:(fa+d):00.0. */
+    public static void cudartSetDeviceCount(int count) {
+        if ((int) invoke(Cudart.SET_DEVICE_COUNT, count) != 0) {
+            throw new IllegalArgumentException("the fake CUDA runtime models 1 to 64 devices, not " + count);
+        }
     }
 
     private static long callCount(MethodHandle handle, String function, String library) {
@@ -198,6 +242,14 @@ public final class FakeNative {
         static final MethodHandle LIVE_COMMS = bind(LOOKUP, "fake_nccl_live_comms", FunctionDescriptor.of(JAVA_LONG));
         static final MethodHandle LAST_OUT_ADDRESS = bind(LOOKUP, "fake_nccl_last_out_address",
                 FunctionDescriptor.of(JAVA_LONG, ADDRESS));
+        static final MethodHandle SET_STALL_LIMIT_MS = bind(LOOKUP, "fake_nccl_set_stall_limit_ms",
+                FunctionDescriptor.ofVoid(JAVA_LONG));
+        static final MethodHandle SET_VERSION = bind(LOOKUP, "fake_nccl_set_version", FunctionDescriptor.ofVoid(JAVA_INT));
+        static final MethodHandle PAUSE_RECEIVING_AFTER = bind(LOOKUP, "fake_nccl_pause_receiving_after",
+                FunctionDescriptor.ofVoid(JAVA_LONG));
+        static final MethodHandle RECEIVING_PAUSED = bind(LOOKUP, "fake_nccl_receiving_paused", FunctionDescriptor.of(JAVA_INT));
+        static final MethodHandle PAYLOAD_BYTES = bind(LOOKUP, "fake_nccl_payload_bytes",
+                FunctionDescriptor.of(JAVA_LONG, JAVA_INT));
     }
 
     private static final class Cudart {
@@ -207,5 +259,7 @@ public final class FakeNative {
         static final MethodHandle FAIL_NEXT = bind(LOOKUP, "fake_cudart_fail_next", FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT));
         static final MethodHandle SET_STREAM_BUSY = bind(LOOKUP, "fake_cudart_set_stream_busy", FunctionDescriptor.ofVoid(JAVA_INT));
         static final MethodHandle LIVE_ALLOCATIONS = bind(LOOKUP, "fake_cudart_live_allocations", FunctionDescriptor.of(JAVA_LONG));
+        static final MethodHandle SET_DEVICE_COUNT = bind(LOOKUP, "fake_cudart_set_device_count",
+                FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     }
 }

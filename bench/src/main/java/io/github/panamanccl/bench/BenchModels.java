@@ -8,6 +8,7 @@ import io.github.panamanccl.bucket.Inventory;
 import io.github.panamanccl.bucket.TensorSpec;
 import io.github.panamanccl.cli.DemoCluster;
 import io.github.panamanccl.cli.LoopbackCluster;
+import io.github.panamanccl.cli.ModelInventories;
 
 /** Models and checks shared by the benchmarks. */
 final class BenchModels {
@@ -19,7 +20,7 @@ final class BenchModels {
      * scaled down to at most {@code maxBytes}.
      */
     static Inventory evenlySpaced(String inventory, int count, long maxBytes) {
-        List<TensorSpec> all = Inventory.builtIn(inventory).tensors();
+        List<TensorSpec> all = ModelInventories.load(inventory).tensors();
         if (count < 1 || count > all.size()) {
             throw new IllegalArgumentException("tensors = " + count + ": " + inventory + " has " + all.size());
         }
@@ -31,6 +32,18 @@ final class BenchModels {
     }
 
     /**
+     * A built-in inventory within {@code maxBytes}: {@code sizes} = {@code scaled}, all tensors scaled down to fit;
+     * {@code real}, the leading tensors at their real sizes ({@link #realPrefix}).
+     */
+    static Inventory sized(String inventory, String sizes, long maxBytes) {
+        return switch (sizes) {
+            case "scaled" -> ModelInventories.load(inventory).scaledToFit(maxBytes);
+            case "real" -> realPrefix(inventory, maxBytes);
+            default -> throw new IllegalArgumentException("sizes = " + sizes + ": not scaled or real");
+        };
+    }
+
+    /**
      * The leading tensors of a built-in inventory at their real (unscaled) sizes, at most {@code maxBytes} in all:
      * tensors larger than the whole budget are skipped (Qwen3-30B-A3B's 593 MiB embedding below 1 GiB), the prefix
      * ends before the first tensor that no longer fits.
@@ -38,7 +51,7 @@ final class BenchModels {
     static Inventory realPrefix(String inventory, long maxBytes) {
         List<TensorSpec> prefix = new ArrayList<>();
         long total = 0;
-        for (TensorSpec tensor : Inventory.builtIn(inventory).tensors()) {
+        for (TensorSpec tensor : ModelInventories.load(inventory).tensors()) {
             if (tensor.byteSize() > maxBytes) {
                 continue;
             }

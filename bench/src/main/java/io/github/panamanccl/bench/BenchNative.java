@@ -8,7 +8,7 @@ import java.util.concurrent.TimeUnit;
 /** Builds (once per fork) and locates the C baselines of bench/native with bench/native/build.sh. */
 final class BenchNative {
     private static final Path SCRIPT = Path.of("bench", "native", "build.sh");
-    private static final Path OUTPUT = Path.of("target", "bench-native");
+    private static final Path OUTPUT = Path.of("bench", "target", "bench-native");
 
     private BenchNative() {
     }

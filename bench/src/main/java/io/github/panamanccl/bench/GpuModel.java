@@ -13,6 +13,7 @@ import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.BucketPlanner;
 import io.github.panamanccl.bucket.DeviceBucketPacker;
 import io.github.panamanccl.bucket.Inventory;
+import io.github.panamanccl.cli.ModelInventories;
 
 /**
  * A scaled inventory in GPU memory for the Gpu* benchmarks: one cudaMalloc per tensor (as a framework holds
@@ -36,7 +37,7 @@ final class GpuModel implements AutoCloseable {
     GpuModel(String inventoryName, long modelBytes, long bucketBytes, boolean needsNccl) {
         requireGpu(needsNccl);
         Cuda.setDevice(0);
-        inventory = Inventory.builtIn(inventoryName).scaledToFit(modelBytes);
+        inventory = ModelInventories.load(inventoryName).scaledToFit(modelBytes);
         plan = BucketPlanner.plan(inventory.tensors(), bucketBytes);
         try {
             for (int t = 0; t < plan.tensorCount(); t++) {

@@ -6,6 +6,7 @@ import java.util.concurrent.TimeUnit;
 import io.github.panamanccl.bucket.Inventory;
 import io.github.panamanccl.cli.DemoCluster;
 import io.github.panamanccl.cli.LoopbackCluster;
+import io.github.panamanccl.cli.ModelInventories;
 
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -47,7 +48,7 @@ public class HostBucketSizeBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() {
-        Inventory model = Inventory.builtIn("qwen3-30b-a3b").scaledToFit((long) modelMiB << 20);
+        Inventory model = ModelInventories.load("qwen3-30b-a3b").scaledToFit((long) modelMiB << 20);
         cluster = LoopbackCluster.start(model.tensors(), (long) bucketMiB << 20, receivers, Duration.ofMinutes(2));
         version = 0;
         BenchModels.checkVerified(cluster, ++version, v -> cluster.syncBucketed(v, DemoCluster.Progress.NONE));

@@ -80,12 +80,7 @@ public class HostPackBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         arena = Arena.ofShared();
-        long budget = (long) modelMiB << 20;
-        Inventory model = switch (sizes) {
-            case "scaled" -> Inventory.builtIn(inventory).scaledToFit(budget);
-            case "real" -> BenchModels.realPrefix(inventory, budget);
-            default -> throw new IllegalArgumentException("sizes = " + sizes + ": not scaled or real");
-        };
+        Inventory model = BenchModels.sized(inventory, sizes, (long) modelMiB << 20);
         plan = BucketPlanner.plan(model.tensors(), (long) bucketMiB << 20);
         sources = allocate(model.tensors());
         SyntheticWeights.fill(sources, 1);

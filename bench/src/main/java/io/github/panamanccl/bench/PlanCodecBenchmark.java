@@ -2,10 +2,10 @@ package io.github.panamanccl.bench;
 
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.BucketPlanner;
-import io.github.panamanccl.bucket.Inventory;
 import io.github.panamanccl.bucket.PlanCodec;
 import io.github.panamanccl.bucket.PlanJson;
 import io.github.panamanccl.bucket.TensorSpec;
+import io.github.panamanccl.cli.ModelInventories;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -45,7 +45,7 @@ public class PlanCodecBenchmark {
 
     @Setup
     public void setUp() {
-        tensors = Inventory.builtIn(inventory).tensors();
+        tensors = ModelInventories.load(inventory).tensors();
         plan = BucketPlanner.plan(tensors, bucketCapBytes);
         encoded = PlanCodec.encode(plan);
         json = PlanJson.toJson(plan);
