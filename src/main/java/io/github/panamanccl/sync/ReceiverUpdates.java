@@ -78,10 +78,11 @@ final class ReceiverUpdates<G extends Transport.Group> implements AutoCloseable 
                             + request.epoch() + ": " + e, e));
             if (attempt.notice() == null) {
                 toSender.accept(new Wire.Failed(request.version(), FailureReason.GROUP_FAILED, standing.message()));
-                // A live sender aborts the update at once; should it die instead, the lost connection is the notice.
-                Failure notice = attempt.awaitNotice(work.deadline() - System.nanoTime());
-                standing = notice != null ? notice : standing;
             }
+            // A live sender aborts the update at once (its ABORT may have come while this thread recorded its own
+            // failure); should it die instead, the lost connection is the notice.
+            Failure notice = attempt.awaitNotice(work.deadline() - System.nanoTime());
+            standing = notice != null ? notice : standing;
             throw formationFailed(standing, e, side, request.version());
         }
     }
@@ -153,10 +154,11 @@ final class ReceiverUpdates<G extends Transport.Group> implements AutoCloseable 
         if (own.reason() == FailureReason.LOCAL_ERROR && own.rank() == rank && rank >= 0) {
             standing = own.in(attempt.phase());
         }
-        if (attempt.notice() == null && standing.reason() == FailureReason.PEER_LOST && standing.rank() <= 0) {
+        if (standing.reason() == FailureReason.PEER_LOST && standing.rank() <= 0) {
             // The sender closed our data connection, so it aborted the update (its ABORT, sent before it closed the
             // connection, names the cause) or it died (the control connection's loss is then the notice): either
-            // comes at once however busy this machine is, and the deadline bounds the wait.
+            // comes at once however busy this machine is (it may have come while this thread aborted the group),
+            // and the deadline bounds the wait.
             Failure notice = attempt.awaitNotice(deadline - System.nanoTime());
             standing = notice != null ? notice : standing;
         }

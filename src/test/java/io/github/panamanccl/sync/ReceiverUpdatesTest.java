@@ -29,13 +29,21 @@ class ReceiverUpdatesTest {
     private final List<Wire.Message> toSender = new ArrayList<>();
     /** What the pipeline does while it receives: the data plane's events. */
     private Runnable whileReceiving = () -> { };
+    /** What happens while this rank aborts its group or formation: the control thread's events meanwhile. */
+    private Runnable whileAborting = () -> { };
+    /** Null: the group forms; else the formation fails with it. */
+    private RuntimeException formationFailure;
     private final ReceiverUpdates<Transport.HostGroup> updates = new ReceiverUpdates<>(new OneGroup(),
             new ScriptedPipeline(), InetAddress.getLoopbackAddress(), PLAN, new SyncListener() { }, toSender::add);
 
+    private static ReceiverControl.JoinGroup formGroup(Attempt attempt) {
+        return new ReceiverControl.JoinGroup(new Wire.FormGroup(VERSION, 1, RANK, 3, 1000, new byte[] {1}), attempt,
+                deadline());
+    }
+
     private Attempt joined() {
         Attempt attempt = new Attempt(VERSION, UpdatePhase.FORMING_GROUP);
-        updates.joinGroup(new ReceiverControl.JoinGroup(new Wire.FormGroup(VERSION, 1, RANK, 3, 1000, new byte[] {1}),
-                attempt, deadline()));
+        updates.joinGroup(formGroup(attempt));
         assertEquals(List.of(new Wire.GroupReady(VERSION)), toSender);
         toSender.clear();
         attempt.advance(UpdatePhase.ANNOUNCING);
@@ -101,6 +109,37 @@ class ReceiverUpdatesTest {
         assertEquals(List.of(new Wire.Ready(VERSION)), toSender, "no FAILED: the sender knows already");
     }
 
+    /**
+     * The sender cut this rank's data connection after sending its ABORT, whose arrival on the control thread races
+     * with this rank's own failure: it may come while this rank aborts its group. The ABORT names the cause.
+     */
+    @Test
+    void a_cut_data_connection_reports_the_senders_abort_that_arrives_while_the_group_is_aborted() {
+        Attempt attempt = joined();
+        whileReceiving = () -> {
+            throw new TransportException(FailureReason.PEER_LOST, 0, "broadcast of bucket 11 of version 7 failed: "
+                    + "connection closed by peer with 32 bytes still expected", null);
+        };
+        whileAborting = () -> senderAborts(attempt, FailureReason.DEADLINE, 2, "deadline of PT2S passed: receiver "
+                + "rank 2 did not acknowledge (DONE)");
+        UpdateFailedException e = runFails(attempt);
+        assertEquals(List.of(FailureReason.DEADLINE, 2), List.of(e.reason(), e.failedRank()), e.getMessage());
+        assertEquals(List.of(new Wire.Ready(VERSION)), toSender, "no FAILED: the sender knows already");
+    }
+
+    /** A formation the sender aborted fails with its ABORT, also one that came while the formation was aborted. */
+    @Test
+    void a_formation_cut_short_reports_the_senders_abort_that_arrives_while_the_formation_is_aborted() {
+        Attempt attempt = new Attempt(VERSION, UpdatePhase.FORMING_GROUP);
+        formationFailure = TransportException.aborted("host-tcp group formation", null);
+        whileAborting = () -> senderAborts(attempt, FailureReason.PEER_LOST, 2, "receiver rank 2 lost its control "
+                + "connection");
+        UpdateFailedException e = assertThrows(UpdateFailedException.class, () -> updates.joinGroup(formGroup(attempt)));
+        assertEquals(List.of(FailureReason.PEER_LOST, 2), List.of(e.reason(), e.failedRank()), e.getMessage());
+        assertEquals(UpdatePhase.FORMING_GROUP, e.phase());
+        assertTrue(toSender.isEmpty(), "no FAILED: the sender knows already: " + toSender);
+    }
+
     /** What the control thread does when the sender's ABORT arrives. */
     private static void senderAborts(Attempt attempt, FailureReason reason, int failedRank, String message) {
         attempt.noticed(Failure.fromSender(new Wire.Abort(VERSION, reason, failedRank, message)));
@@ -111,7 +150,7 @@ class ReceiverUpdatesTest {
     }
 
     /** Forms one host group of rank {@link #RANK} that carries nothing (the pipeline plays the data plane). */
-    private static final class OneGroup implements GroupTransport<Transport.HostGroup> {
+    private final class OneGroup implements GroupTransport<Transport.HostGroup> {
         @Override
         public String name() {
             return "host-tcp";
@@ -128,11 +167,15 @@ class ReceiverUpdatesTest {
             return new Formation<>() {
                 @Override
                 public Transport.HostGroup awaitGroup(long deadlineNanos) {
+                    if (formationFailure != null) {
+                        throw formationFailure;
+                    }
                     return new SilentGroup(rank, worldSize);
                 }
 
                 @Override
                 public void abort() {
+                    whileAborting.run();
                 }
 
                 @Override
@@ -142,7 +185,25 @@ class ReceiverUpdatesTest {
         }
     }
 
-    private record SilentGroup(int rank, int worldSize) implements Transport.HostGroup {
+    private final class SilentGroup implements Transport.HostGroup {
+        private final int rank;
+        private final int worldSize;
+
+        SilentGroup(int rank, int worldSize) {
+            this.rank = rank;
+            this.worldSize = worldSize;
+        }
+
+        @Override
+        public int rank() {
+            return rank;
+        }
+
+        @Override
+        public int worldSize() {
+            return worldSize;
+        }
+
         @Override
         public long collectiveCalls() {
             return 0;
@@ -155,6 +216,7 @@ class ReceiverUpdatesTest {
 
         @Override
         public void abort() {
+            whileAborting.run();
         }
 
         @Override
