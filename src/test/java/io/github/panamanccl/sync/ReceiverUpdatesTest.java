@@ -170,7 +170,7 @@ class ReceiverUpdatesTest {
                     if (formationFailure != null) {
                         throw formationFailure;
                     }
-                    return new SilentGroup(rank, worldSize);
+                    return new SilentGroup(rank, worldSize, () -> whileAborting.run());
                 }
 
                 @Override
@@ -185,25 +185,8 @@ class ReceiverUpdatesTest {
         }
     }
 
-    private final class SilentGroup implements Transport.HostGroup {
-        private final int rank;
-        private final int worldSize;
-
-        SilentGroup(int rank, int worldSize) {
-            this.rank = rank;
-            this.worldSize = worldSize;
-        }
-
-        @Override
-        public int rank() {
-            return rank;
-        }
-
-        @Override
-        public int worldSize() {
-            return worldSize;
-        }
-
+    /** A group whose abort runs {@code onAbort}. */
+    private record SilentGroup(int rank, int worldSize, Runnable onAbort) implements Transport.HostGroup {
         @Override
         public long collectiveCalls() {
             return 0;
@@ -216,7 +199,7 @@ class ReceiverUpdatesTest {
 
         @Override
         public void abort() {
-            whileAborting.run();
+            onAbort.run();
         }
 
         @Override
