@@ -113,10 +113,6 @@ final class DeadlineChannel implements AutoCloseable {
         }
     }
 
-    boolean isClosed() {
-        return closed;
-    }
-
     static boolean hasRemaining(ByteBuffer[] buffers) {
         for (ByteBuffer b : buffers) {
             if (b.hasRemaining()) {

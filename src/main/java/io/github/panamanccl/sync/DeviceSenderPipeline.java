@@ -17,7 +17,7 @@ import java.util.function.Consumer;
  * {@code sent[i]} orders the next pack into buffer i after the broadcast that read it. Each pack is one
  * {@code cudaMemcpyBatchAsync} ({@link DeviceBucketPacker}), padding zeroed in the same batch.
  */
-final class DeviceSenderPipeline implements SenderPipeline {
+final class DeviceSenderPipeline implements SenderPipeline<Transport.DeviceGroup> {
     private final BucketPlan plan;
     private final int device;
     private final long[] sourceAddresses;
@@ -54,9 +54,8 @@ final class DeviceSenderPipeline implements SenderPipeline {
     }
 
     @Override
-    public void run(long version, Transport.Group anyGroup, long startNanos, long deadlineNanos,
+    public void run(long version, Transport.DeviceGroup group, long startNanos, long deadlineNanos,
             Consumer<BucketProgress> progress) {
-        Transport.DeviceGroup group = (Transport.DeviceGroup) anyGroup;
         Cuda.setDevice(device); // the current device is per thread
         int n = plan.bucketCount();
         if (n > 0) {

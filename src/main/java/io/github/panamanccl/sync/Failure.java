@@ -1,62 +1,61 @@
 package io.github.panamanccl.sync;
 
 import io.github.panamanccl.CudaException;
-import io.github.panamanccl.sync.Wire.Reason;
 
-/** The first reason an update failed, as recorded by whichever thread saw it first. */
-record Failure(Reason reason, int rank, String message, Throwable cause) {
+/**
+ * The first reason an update failed, as recorded by whichever thread saw it first.
+ *
+ * @param rank    the rank at fault, or {@link UpdateFailedException#UNKNOWN_RANK}
+ * @param phase   where the update stood; null until the {@link Attempt} it fails stamps its own
+ * @param message who failed and what happened, without advice
+ */
+record Failure(FailureReason reason, int rank, UpdatePhase phase, String message, Throwable cause) {
 
-    /** A transport failure seen by this rank ({@code ownRank}). */
-    static Failure of(TransportException e, int ownRank) {
-        Reason reason = switch (e.kind()) {
-            case DEADLINE -> Reason.DEADLINE;
-            case CORRUPT -> Reason.CORRUPT_BUCKET;
-            case PEER_FAILED, ABORTED -> Reason.PEER_LOST;
-            case LOCAL -> Reason.LOCAL_ERROR;
-        };
-        return new Failure(reason, e.kind() == TransportException.Kind.LOCAL ? ownRank : e.peerRank(), e.getMessage(), e);
-    }
-
-    /** Any exception seen by this rank while running the update. */
-    static Failure of(Throwable e, int ownRank) {
-        return switch (e) {
-            case TransportException t -> of(t, ownRank);
-            case UpdateFailedException u -> new Failure(reasonOf(u), u.failedRank(), u.getMessage(), u);
-            case ConnectionLostException c -> new Failure(Reason.PEER_LOST, UpdateFailedException.UNKNOWN_RANK,
-                    c.getMessage(), c);
-            case CudaException c -> new Failure(Reason.LOCAL_ERROR, ownRank, "local CUDA error: " + c.getMessage(), c);
-            default -> new Failure(Reason.APPLICATION_ERROR, ownRank, e.getClass().getSimpleName() + ": "
-                    + e.getMessage(), e);
-        };
-    }
-
-    private static Reason reasonOf(UpdateFailedException e) {
-        return switch (e) {
-            case UpdateDeadlineException d -> Reason.DEADLINE;
-            case BucketCorruptedException c -> Reason.CORRUPT_BUCKET;
-            case PlanMismatchException p -> Reason.PLAN_MISMATCH;
-            case PeerFailedException p -> Reason.PEER_LOST;
-            default -> Reason.PEER_ERROR;
-        };
+    /** The sender's ABORT, as a receiver records it. */
+    static Failure fromSender(Wire.Abort abort) {
+        return new Failure(abort.reason(), abort.failedRank(), null, "sender aborted: " + abort.message(), null);
     }
 
     /**
-     * The typed exception for this failure as rank {@code ownRank} reports it; {@code state} is the receiver's state
-     * after it (null on the sender). A local failure is {@link LocalFailureException} on the rank it happened on,
-     * and a peer's failure everywhere else.
+     * What {@code e}, seen by rank {@code ownRank} while it ran the update, says about the update: the attempt's
+     * failure when {@code e} only echoes it. A failure path runs cold, so this tests types with {@code instanceof}: a
+     * type switch's first run costs tens of milliseconds (its bootstrap), which a failing update would spend before
+     * anyone hears of it.
      */
-    UpdateFailedException toException(String side, int ownRank, long version, ReceiverState state) {
-        String text = side + ": update to version " + version + " failed"
-                + (rank >= 0 ? " (rank " + rank + ")" : "") + ": " + message;
-        return switch (reason) {
-            case DEADLINE -> new UpdateDeadlineException(text, version, rank, state, cause);
-            case CORRUPT_BUCKET -> new BucketCorruptedException(text, version, rank, state, cause);
-            case PLAN_MISMATCH -> new PlanMismatchException(text, version, rank, state, cause);
-            case LOCAL_ERROR -> rank == ownRank ? new LocalFailureException(text, version, rank, state, cause)
-                    : new PeerFailedException(text, version, rank, state, cause);
-            case PEER_LOST, PEER_ERROR, GROUP_FAILED, STALE ->
-                    new PeerFailedException(text, version, rank, state, cause);
-            default -> new UpdateFailedException(text, version, rank, state, cause);
-        };
+    static Failure of(Throwable e, int ownRank) {
+        if (e instanceof TransportException t) {
+            if (t.standing() != null) {
+                return t.standing();
+            }
+            return new Failure(t.reason(), t.reason() == FailureReason.LOCAL_ERROR ? ownRank : t.peerRank(), null,
+                    t.getMessage(), t);
+        }
+        if (e instanceof ProtocolException p) {
+            return new Failure(FailureReason.PROTOCOL, ownRank, null, p.getMessage(), p);
+        }
+        if (e instanceof CudaException c) {
+            return new Failure(FailureReason.LOCAL_ERROR, ownRank, null, "local CUDA error: " + c.getMessage(), c);
+        }
+        if (e instanceof SyncException || e instanceof Error) { // this rank's own runtime, e.g. an interrupted wait
+            return new Failure(FailureReason.LOCAL_ERROR, ownRank, null, e.toString(), e);
+        }
+        return new Failure(FailureReason.APPLICATION_ERROR, ownRank, null, e.getClass().getSimpleName() + ": "
+                + e.getMessage(), e);
+    }
+
+    /** This failure with {@code where} as its phase, unless it has one. */
+    Failure in(UpdatePhase where) {
+        return phase != null ? this : new Failure(reason, rank, where, message, cause);
+    }
+
+    /**
+     * The exception rank {@code side} throws for it: who failed, in which phase, and what to do. {@code state} is the
+     * receiver's state after the failure (null on the sender).
+     */
+    UpdateFailedException toException(String side, long version, ReceiverState state) {
+        UpdatePhase where = phase != null ? phase : UpdatePhase.AWAITING_RECEIVERS;
+        String text = side + ": update to version " + version + " failed " + where.description() + " (" + reason
+                + (rank >= 0 ? ", rank " + rank : "") + "): " + message + ". " + reason.advice();
+        return new UpdateFailedException(text, reason, where, version, rank, state, cause);
     }
 }

@@ -1,7 +1,5 @@
 package io.github.panamanccl.sync;
 
-import io.github.panamanccl.sync.TransportException.Kind;
-
 /**
  * What every transport's group keeps: its rank, the world size, the broadcasts issued so far and whether
  * {@link #abort()} was called. The owning thread counts and checks; any thread may mark it aborted.
@@ -48,12 +46,7 @@ abstract class GroupBase implements Transport.Group {
         return aborted;
     }
 
-    /** Whether {@code group}'s {@link #abort()} was called: an aborted group can carry no further update. */
-    static boolean wasAborted(Transport.Group group) {
-        return group instanceof GroupBase base && base.isAborted();
-    }
-
-    /** @throws TransportException of kind {@link Kind#ABORTED} once {@link #abort()} was called */
+    /** @throws TransportException (an abort) once {@link #abort()} was called */
     final void checkNotAborted() {
         if (aborted) {
             throw abortedException(null);

@@ -13,7 +13,7 @@ import java.util.function.Consumer;
  * bucket k is broadcast from the other. A buffer is packed again only after the broadcast that read it has
  * returned, i.e. after every receiver's connection has taken all of its bytes.
  */
-final class HostSenderPipeline implements SenderPipeline {
+final class HostSenderPipeline implements SenderPipeline<Transport.HostGroup> {
     private final BucketPlan plan;
     private final MemorySegment[] sources;
     private final NativeMemoryLedger.TrackedArena arena = new NativeMemoryLedger.TrackedArena();
@@ -31,9 +31,8 @@ final class HostSenderPipeline implements SenderPipeline {
     }
 
     @Override
-    public void run(long version, Transport.Group anyGroup, long startNanos, long deadlineNanos,
-            Consumer<BucketProgress> progress) {
-        Transport.HostGroup group = (Transport.HostGroup) anyGroup;
+    public void run(long version, Transport.HostGroup group, long startNanos, long deadlineNanos,
+            Consumer<BucketProgress> progress) throws Exception {
         int n = plan.bucketCount();
         Future<?>[] packed = new Future<?>[2];
         if (n > 0) {

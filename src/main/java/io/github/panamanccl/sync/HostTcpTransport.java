@@ -1,7 +1,6 @@
 package io.github.panamanccl.sync;
 
-import io.github.panamanccl.sync.TransportException.Kind;
-
+import java.io.EOFException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
@@ -15,32 +14,39 @@ import java.nio.channels.SocketChannel;
 import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32C;
 
 /**
  * Host memory over TCP. The root keeps one connection per receiver and writes each bucket to all of them at
- * once (non-blocking, multiplexed), prefixed by a 32-byte header carrying version, bucket index, bucket count,
- * length and the CRC32C of the bytes; a receiver checks every header field and the checksum, so a wrong,
- * stale or damaged bucket is reported instead of applied. The rendezvous is a port plus a random 32-byte
- * secret each data connection must present.
+ * once (non-blocking, multiplexed), prefixed by a {@link BucketHeader}; a receiver checks every header field and
+ * the checksum, so a wrong, stale or damaged bucket is reported instead of applied. The rendezvous is a port plus a
+ * random 32-byte secret each data connection must present; the root acknowledges every hello it accepts, so a
+ * receiver knows it is in the group, and one that is turned away fails at once.
  */
-final class HostTcpTransport implements Transport {
+final class HostTcpTransport implements Transport, GroupTransport<Transport.HostGroup> {
     static final HostTcpTransport INSTANCE = new HostTcpTransport();
     static final String NAME = "host-tcp";
 
     private static final int HELLO_MAGIC = 0x504E4454; // "PNDT"
-    private static final int BUCKET_MAGIC = 0x504E424B; // "PNBK"
+    private static final int ACK_MAGIC = 0x504E414B; // "PNAK"
+    private static final int HELLO_BYTES = 8 + 32;
+    private static final int ACK_BYTES = 8;
     private static final int SECRET_BYTES = 32;
-    private static final int HEADER_BYTES = 32;
     /** A ByteBuffer holds at most 2 GiB; larger buckets travel as several chunks. */
     private static final long CHUNK_BYTES = 1L << 30;
     private static final SecureRandom RANDOM = new SecureRandom();
     /** How long an accepted data connection may take to present its hello; a legitimate one sends it at once. */
     private static final long HELLO_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(5);
-    /** Connections whose hello is awaited at once; more are closed on arrival. */
-    private static final int MAX_PENDING_HELLOS = 64;
+    /**
+     * Unauthenticated connections whose hello is awaited at once; a newcomer beyond that displaces the oldest of them
+     * (never a receiver that has presented the secret), after one last look at what that one sent.
+     */
+    static final int MAX_PENDING_HELLOS = 256;
 
     private HostTcpTransport() {
     }
@@ -51,26 +57,28 @@ final class HostTcpTransport implements Transport {
     }
 
     @Override
-    public Rendezvous openRendezvous(InetAddress bindAddress, int worldSize) {
+    public RootFormation<HostGroup> openRendezvous(InetAddress bindAddress, int worldSize) {
         byte[] secret = new byte[SECRET_BYTES];
         RANDOM.nextBytes(secret);
         try {
             ServerSocketChannel server = ServerSocketChannel.open();
             try {
-                server.bind(new InetSocketAddress(bindAddress, 0), worldSize);
+                // Room for every receiver and every connection a flood may hold while they connect.
+                server.bind(new InetSocketAddress(bindAddress, 0), worldSize + MAX_PENDING_HELLOS);
                 server.configureBlocking(false);
-                return new Root(server, secret, worldSize);
+                return new RootRendezvous(server, secret, worldSize);
             } catch (IOException | RuntimeException e) {
                 server.close();
                 throw e;
             }
         } catch (IOException e) {
-            throw new TransportException(Kind.PEER_FAILED, 0, "cannot open the host-tcp data port on " + bindAddress, e);
+            throw new TransportException(FailureReason.LOCAL_ERROR, 0, "cannot open the host-tcp data port on "
+                    + bindAddress + ": " + e.getMessage(), e);
         }
     }
 
     @Override
-    public PendingGroup join(byte[] rendezvous, InetAddress senderAddress, int rank, int worldSize) {
+    public Formation<HostGroup> join(byte[] rendezvous, InetAddress senderAddress, int rank, int worldSize) {
         if (rendezvous.length != 4 + SECRET_BYTES) {
             throw new ProtocolException("host-tcp rendezvous has " + rendezvous.length + " bytes, expected "
                     + (4 + SECRET_BYTES));
@@ -80,14 +88,14 @@ final class HostTcpTransport implements Transport {
         if (port < 1 || port > 65535) {
             throw new ProtocolException("host-tcp rendezvous port is " + port + ", must be in [1, 65535]");
         }
-        ByteBuffer hello = ByteBuffer.allocate(8 + SECRET_BYTES).putInt(HELLO_MAGIC).putInt(rank)
+        ByteBuffer hello = ByteBuffer.allocate(HELLO_BYTES).putInt(HELLO_MAGIC).putInt(rank)
                 .put(rendezvous, 4, SECRET_BYTES).flip();
-        return new Joining(new InetSocketAddress(senderAddress, port), hello, rank, worldSize);
+        return new JoiningReceiver(new InetSocketAddress(senderAddress, port), hello, rank, worldSize);
     }
 
     static TransportException failure(IOException e, int peer, String what) {
-        Kind kind = e instanceof SocketTimeoutException ? Kind.DEADLINE : Kind.PEER_FAILED;
-        return new TransportException(kind, peer, what + " failed: " + e.getMessage(), e);
+        FailureReason reason = e instanceof SocketTimeoutException ? FailureReason.DEADLINE : FailureReason.PEER_LOST;
+        return new TransportException(reason, peer, what + " failed: " + e.getMessage(), e);
     }
 
     /** The segment as ByteBuffers of at most {@link #CHUNK_BYTES}. */
@@ -109,8 +117,11 @@ final class HostTcpTransport implements Transport {
         return (int) crc.getValue();
     }
 
-    /** A receiver's data connection until it has presented the secret; {@link #abort()} closes it. */
-    private static final class Joining implements PendingGroup {
+    /**
+     * A receiver's data connection until the root has acknowledged its hello; {@link #abort()} closes it. A root
+     * that closes the connection instead (its formation was aborted) fails the join at once.
+     */
+    private static final class JoiningReceiver implements Formation<HostGroup> {
         private final InetSocketAddress root;
         private final ByteBuffer hello;
         private final int rank;
@@ -119,7 +130,7 @@ final class HostTcpTransport implements Transport {
         /** Between connecting and hand-over to the group; what {@link #abort()} closes. */
         private volatile DeadlineChannel connecting;
 
-        Joining(InetSocketAddress root, ByteBuffer hello, int rank, int worldSize) {
+        JoiningReceiver(InetSocketAddress root, ByteBuffer hello, int rank, int worldSize) {
             this.root = root;
             this.hello = hello;
             this.rank = rank;
@@ -127,7 +138,7 @@ final class HostTcpTransport implements Transport {
         }
 
         @Override
-        public Group awaitGroup(long deadlineNanos) {
+        public HostGroup awaitGroup(long deadlineNanos) {
             checkNotAborted(null);
             DeadlineChannel channel = null;
             try {
@@ -135,10 +146,22 @@ final class HostTcpTransport implements Transport {
                 connecting = channel;
                 checkNotAborted(null); // abort() may have come before the channel was published
                 channel.writeFully(new ByteBuffer[] {hello.duplicate()}, deadlineNanos);
+                ByteBuffer ack = ByteBuffer.allocate(ACK_BYTES);
+                channel.readFully(ack, deadlineNanos);
+                if (ack.getInt(0) != ACK_MAGIC || ack.getInt(4) != rank) {
+                    throw new TransportException(FailureReason.PROTOCOL, 0, "the host-tcp root at " + root
+                            + " answered the hello of rank " + rank + " with something else than its acknowledgement",
+                            null);
+                }
                 checkNotAborted(null);
-                Group group = new Member(channel, rank, worldSize);
+                HostGroup group = new TcpReceiverGroup(channel, rank, worldSize);
                 channel = null; // handed over
                 return group;
+            } catch (EOFException e) {
+                checkNotAborted(e);
+                throw new TransportException(FailureReason.PEER_LOST, 0, "the host-tcp root at " + root + " closed "
+                        + "the data connection of rank " + rank + " before acknowledging it (its group formation "
+                        + "ended)", e);
             } catch (IOException e) {
                 checkNotAborted(e); // abort() closing the channel surfaces as an IOException
                 throw failure(e, 0, "joining the host-tcp group at " + root);
@@ -172,7 +195,7 @@ final class HostTcpTransport implements Transport {
     }
 
     /** The root's listening socket until every receiver has presented the secret. */
-    private static final class Root implements Rendezvous {
+    private static final class RootRendezvous implements RootFormation<HostGroup> {
         private final ServerSocketChannel server;
         private final byte[] secret;
         private final int worldSize;
@@ -181,7 +204,7 @@ final class HostTcpTransport implements Transport {
         /** While awaitGroup waits for connections; {@link #abort()} wakes it. */
         private volatile Selector selector;
 
-        Root(ServerSocketChannel server, byte[] secret, int worldSize) throws IOException {
+        RootRendezvous(ServerSocketChannel server, byte[] secret, int worldSize) throws IOException {
             this.server = server;
             this.secret = secret;
             this.worldSize = worldSize;
@@ -196,45 +219,37 @@ final class HostTcpTransport implements Transport {
 
         /**
          * Accepts connections and reads their hellos side by side on one selector, so a connection that sends
-         * nothing (or too little) delays nobody: it is closed once {@link #HELLO_TIMEOUT_NANOS} passes, and every
-         * connection that has not become a member is closed when the wait ends, whatever the outcome.
+         * nothing (or too little) delays nobody: it is closed once {@link #HELLO_TIMEOUT_NANOS} passes, or when
+         * more than {@link #MAX_PENDING_HELLOS} newer ones wait, and every connection that has not become a member
+         * is closed when the wait ends, whatever the outcome.
          */
         @Override
-        public Group awaitGroup(long deadlineNanos) {
+        public HostGroup awaitGroup(long deadlineNanos) {
             DeadlineChannel[] peers = new DeadlineChannel[worldSize];
-            List<Hello> hellos = new ArrayList<>();
-            int joined = 0;
+            Map<SocketChannel, PendingHello> pending = new LinkedHashMap<>(); // oldest first
+            Joined joined = new Joined(peers);
             try (Selector waiting = Selector.open()) {
                 selector = waiting;
                 server.register(waiting, SelectionKey.OP_ACCEPT);
-                while (joined < worldSize - 1) {
+                while (joined.count < worldSize - 1) {
                     if (aborted) {
-                        throw TransportException.aborted("host-tcp group formation (" + joined + " of "
+                        throw TransportException.aborted("host-tcp group formation (" + joined.count + " of "
                                 + (worldSize - 1) + " receivers joined)", null);
                     }
-                    acceptAll(waiting, hellos);
-                    for (int i = hellos.size() - 1; i >= 0; i--) {
-                        Hello hello = hellos.get(i);
-                        int rank = hello.read(secret);
-                        if (rank == Hello.INCOMPLETE) {
-                            continue;
+                    for (PendingHello hello : List.copyOf(pending.values())) {
+                        if (hello.settle(secret, joined)) {
+                            pending.remove(hello.channel);
                         }
-                        hellos.remove(i);
-                        if (rank < 1 || rank >= worldSize || peers[rank] != null) {
-                            hello.close(); // a stray, forged, silent or duplicate connection does not break the group
-                            continue;
-                        }
-                        peers[rank] = hello.toChannel();
-                        joined++;
                     }
-                    if (joined < worldSize - 1) {
-                        waiting.select(Math.min(nextHelloExpiryMillis(hellos), DeadlineChannel.remainingMillis(
-                                deadlineNanos, "host-tcp group formation (" + joined + " of " + (worldSize - 1)
+                    acceptAll(waiting, pending, joined);
+                    if (joined.count < worldSize - 1) {
+                        waiting.select(Math.min(nextExpiryMillis(pending), DeadlineChannel.remainingMillis(
+                                deadlineNanos, "host-tcp group formation (" + joined.count + " of " + (worldSize - 1)
                                         + " receivers)")));
                         waiting.selectedKeys().clear();
                     }
                 }
-                return new RootGroup(peers);
+                return new TcpRootGroup(peers);
             } catch (IOException e) {
                 closeAll(peers);
                 throw failure(e, UpdateFailedException.UNKNOWN_RANK, "host-tcp group formation");
@@ -243,39 +258,46 @@ final class HostTcpTransport implements Transport {
                 throw e;
             } finally {
                 selector = null;
-                hellos.forEach(Hello::close);
+                pending.values().forEach(PendingHello::close);
                 close();
             }
         }
 
-        /** Takes every pending connection off the listening socket; beyond {@link #MAX_PENDING_HELLOS}, closes it. */
-        private void acceptAll(Selector waiting, List<Hello> hellos) throws IOException {
+        /**
+         * Takes every waiting connection off the listening socket. Beyond {@link #MAX_PENDING_HELLOS}, the oldest
+         * pending one gets a last read and is closed unless that completed its hello.
+         */
+        private void acceptAll(Selector waiting, Map<SocketChannel, PendingHello> pending, Joined joined)
+                throws IOException {
             SocketChannel accepted;
             while ((accepted = server.accept()) != null) {
-                if (hellos.size() >= MAX_PENDING_HELLOS) {
-                    accepted.close();
-                    continue;
+                if (pending.size() >= MAX_PENDING_HELLOS) {
+                    Iterator<PendingHello> oldest = pending.values().iterator();
+                    PendingHello displaced = oldest.next();
+                    oldest.remove();
+                    if (!displaced.settle(secret, joined)) {
+                        displaced.close();
+                    }
                 }
                 try {
                     accepted.configureBlocking(false);
-                    hellos.add(new Hello(accepted, accepted.register(waiting, SelectionKey.OP_READ)));
+                    pending.put(accepted, new PendingHello(accepted, accepted.register(waiting, SelectionKey.OP_READ)));
                 } catch (IOException | RuntimeException e) {
                     accepted.close();
                 }
             }
         }
 
-        private static long nextHelloExpiryMillis(List<Hello> hellos) {
-            long next = Long.MAX_VALUE;
-            for (Hello hello : hellos) {
-                next = Math.min(next, Math.max(1, TimeUnit.NANOSECONDS.toMillis(hello.expiresNanos - System.nanoTime())));
+        private static long nextExpiryMillis(Map<SocketChannel, PendingHello> pending) {
+            if (pending.isEmpty()) {
+                return Long.MAX_VALUE;
             }
-            return next;
+            // The oldest expires first.
+            long left = pending.values().iterator().next().expiresNanos - System.nanoTime();
+            return Math.max(1, TimeUnit.NANOSECONDS.toMillis(left));
         }
 
-        /**
-         * Wakes a waiting {@link #awaitGroup}, which then fails.
-         */
+        /** Wakes a waiting {@link #awaitGroup}, which then fails. */
         @Override
         public void abort() {
             aborted = true;
@@ -287,63 +309,77 @@ final class HostTcpTransport implements Transport {
 
         @Override
         public void close() {
-            try {
-                server.close();
-            } catch (IOException ignored) {
-                // nothing was transferred over the listening socket
-            }
+            Pipelines.closeQuietly(server);
+        }
+    }
+
+    /** The receivers that have joined a forming group, by rank. */
+    private static final class Joined {
+        final DeadlineChannel[] peers;
+        int count;
+
+        Joined(DeadlineChannel[] peers) {
+            this.peers = peers;
         }
     }
 
     /** An accepted data connection whose hello is being read, without blocking, until it expires. */
-    private static final class Hello {
-        static final int INCOMPLETE = Integer.MIN_VALUE;
-        static final int REFUSED = -1;
+    private static final class PendingHello {
         final SocketChannel channel;
         final SelectionKey key;
-        final ByteBuffer bytes = ByteBuffer.allocate(8 + SECRET_BYTES);
+        final ByteBuffer bytes = ByteBuffer.allocate(HELLO_BYTES);
         final long expiresNanos = System.nanoTime() + HELLO_TIMEOUT_NANOS;
 
-        Hello(SocketChannel channel, SelectionKey key) {
+        PendingHello(SocketChannel channel, SelectionKey key) {
             this.channel = channel;
             this.key = key;
         }
 
         /**
-         * Reads what has arrived; the rank claimed once the hello is complete, {@link #REFUSED} when it is wrong,
-         * the connection failed or its time is up, {@link #INCOMPLETE} otherwise.
+         * Reads what has arrived. Returns false while the hello is incomplete and time is left; true once this
+         * connection is settled: it joined (acknowledged and handed to {@code joined}), or it was wrong, stray,
+         * forged, a duplicate of a rank that joined, broken or too slow, and is closed.
          */
-        int read(byte[] secret) {
+        boolean settle(byte[] secret, Joined joined) {
             try {
                 if (channel.read(bytes) < 0) {
-                    return REFUSED;
+                    close();
+                    return true;
                 }
+                if (bytes.hasRemaining()) {
+                    if (System.nanoTime() - expiresNanos < 0) {
+                        return false;
+                    }
+                    close();
+                    return true;
+                }
+                int rank = rankOf(bytes.flip(), secret);
+                if (rank < 1 || rank >= joined.peers.length || joined.peers[rank] != null
+                        || channel.write(ByteBuffer.allocate(ACK_BYTES).putInt(ACK_MAGIC).putInt(rank).flip())
+                        != ACK_BYTES) {
+                    close();
+                    return true;
+                }
+                key.cancel();
+                joined.peers[rank] = DeadlineChannel.wrap(channel);
+                joined.count++;
             } catch (IOException e) {
-                return REFUSED;
+                close();
             }
-            if (bytes.hasRemaining()) {
-                return System.nanoTime() - expiresNanos >= 0 ? REFUSED : INCOMPLETE;
-            }
-            bytes.flip();
-            int magic = bytes.getInt();
-            int rank = bytes.getInt();
-            byte[] presented = new byte[SECRET_BYTES];
-            bytes.get(presented);
-            return magic == HELLO_MAGIC && MessageDigest.isEqual(presented, secret) && rank >= 0 ? rank : REFUSED;
+            return true;
         }
 
-        /** Hands the authenticated connection over: off the formation's selector, into a channel of its own. */
-        DeadlineChannel toChannel() throws IOException {
-            key.cancel();
-            return DeadlineChannel.wrap(channel);
+        /** The rank a complete hello claims, or -1 when its magic or secret is wrong. */
+        static int rankOf(ByteBuffer hello, byte[] secret) {
+            int magic = hello.getInt();
+            int rank = hello.getInt();
+            byte[] presented = new byte[SECRET_BYTES];
+            hello.get(presented);
+            return magic == HELLO_MAGIC && MessageDigest.isEqual(presented, secret) ? rank : -1;
         }
 
         void close() {
-            try {
-                channel.close();
-            } catch (IOException ignored) {
-                // nothing was accepted from it
-            }
+            Pipelines.closeQuietly(channel);
         }
     }
 
@@ -397,13 +433,13 @@ final class HostTcpTransport implements Transport {
     }
 
     /** Rank 0: writes each bucket to every receiver, interleaved so one slow receiver does not serialise the rest. */
-    private static final class RootGroup extends TcpGroup {
+    private static final class TcpRootGroup extends TcpGroup {
         private final DeadlineChannel[] peers; // index = rank, [0] unused
         private final Selector selector;
         private final SelectionKey[] keys;
         private int failedPeer = UpdateFailedException.UNKNOWN_RANK;
 
-        RootGroup(DeadlineChannel[] peers) throws IOException {
+        TcpRootGroup(DeadlineChannel[] peers) throws IOException {
             super(0, peers.length);
             this.peers = peers;
             this.selector = Selector.open();
@@ -415,9 +451,8 @@ final class HostTcpTransport implements Transport {
 
         @Override
         void transfer(MemorySegment bucket, BucketTag tag, long deadlineNanos) throws IOException {
-            ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES).putInt(BUCKET_MAGIC).putLong(tag.version())
-                    .putInt(tag.bucket()).putInt(tag.bucketCount()).putLong(bucket.byteSize())
-                    .putInt(crc32c(bucket)).flip();
+            ByteBuffer header = new BucketHeader(tag.version(), tag.bucket(), tag.bucketCount(), bucket.byteSize(),
+                    crc32c(bucket)).encode();
             List<ByteBuffer[]> pending = new ArrayList<>(peers.length);
             List<Integer> pendingRanks = new ArrayList<>(peers.length);
             for (int r = 1; r < peers.length; r++) {
@@ -458,20 +493,16 @@ final class HostTcpTransport implements Transport {
         @Override
         void closeChannels() {
             closeAll(peers);
-            try {
-                selector.close(); // wakes a select in progress
-            } catch (IOException ignored) {
-                // only the abort matters
-            }
+            Pipelines.closeQuietly(selector); // wakes a select in progress
         }
     }
 
     /** A receiver: reads each bucket from the root and checks its header and checksum. */
-    private static final class Member extends TcpGroup {
+    private static final class TcpReceiverGroup extends TcpGroup {
         private final DeadlineChannel channel;
-        private final ByteBuffer header = ByteBuffer.allocate(HEADER_BYTES);
+        private final ByteBuffer header = ByteBuffer.allocate(BucketHeader.BYTES);
 
-        Member(DeadlineChannel channel, int rank, int worldSize) {
+        TcpReceiverGroup(DeadlineChannel channel, int rank, int worldSize) {
             super(rank, worldSize);
             this.channel = channel;
         }
@@ -480,32 +511,17 @@ final class HostTcpTransport implements Transport {
         void transfer(MemorySegment bucket, BucketTag tag, long deadlineNanos) throws IOException {
             header.clear();
             channel.readFully(header, deadlineNanos);
-            header.flip();
-            expect("magic", header.getInt(), BUCKET_MAGIC, tag);
-            expect("version", header.getLong(), tag.version(), tag);
-            expect("bucket index", header.getInt(), tag.bucket(), tag);
-            expect("bucket count", header.getInt(), tag.bucketCount(), tag);
-            expect("length", header.getLong(), bucket.byteSize(), tag);
-            int expectedCrc = header.getInt();
+            BucketHeader received = BucketHeader.decode(header.flip());
+            received.expect(tag, bucket.byteSize());
             for (ByteBuffer chunk : chunks(bucket)) {
                 channel.readFully(chunk, deadlineNanos);
             }
             int actualCrc = crc32c(bucket);
-            if (actualCrc != expectedCrc) {
-                throw corrupt(tag, "CRC32C is 0x" + Integer.toHexString(actualCrc) + ", header says 0x"
-                        + Integer.toHexString(expectedCrc));
+            if (actualCrc != received.crc32c()) {
+                throw BucketHeader.corrupt("bucket " + tag.bucket() + " of version " + tag.version() + " is corrupt: "
+                        + "CRC32C is 0x" + Integer.toHexString(actualCrc) + ", header says 0x"
+                        + Integer.toHexString(received.crc32c()));
             }
-        }
-
-        private static void expect(String field, long actual, long expected, BucketTag tag) {
-            if (actual != expected) {
-                throw corrupt(tag, "header " + field + " is " + actual + ", expected " + expected);
-            }
-        }
-
-        private static TransportException corrupt(BucketTag tag, String what) {
-            return new TransportException(Kind.CORRUPT, 0, "bucket " + tag.bucket() + " of version " + tag.version()
-                    + " is corrupt: " + what, null);
         }
 
         @Override

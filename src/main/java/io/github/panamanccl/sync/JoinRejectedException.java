@@ -1,32 +1,22 @@
 package io.github.panamanccl.sync;
 
-/** The sender refused a receiver's join (or the receiver refused the sender's plan). */
+/**
+ * The sender refused a receiver's join, or the receiver refused the sender's plan. {@link #reason()} is one of
+ * {@link FailureReason#WRONG_TOKEN}, {@link FailureReason#PLAN_MISMATCH}, {@link FailureReason#GROUP_FULL},
+ * {@link FailureReason#BUSY} (retry), {@link FailureReason#PROTOCOL} or {@link FailureReason#CLOSED}.
+ */
 public final class JoinRejectedException extends SyncException {
     private static final long serialVersionUID = 1L;
 
-    /** Why a join was refused. */
-    public enum Reason {
-        /** The shared token did not match. */
-        WRONG_TOKEN,
-        /** The receiver expects a different plan fingerprint than the sender's plan. */
-        PLAN_MISMATCH,
-        /** All receiver places of the group are taken. */
-        GROUP_FULL,
-        /** A malformed or oversize handshake. */
-        PROTOCOL,
-        /** The sender is shutting down. */
-        CLOSED
-    }
+    private final FailureReason reason;
 
-    private final Reason reason;
-
-    JoinRejectedException(Reason reason, String message) {
-        super("join rejected (" + reason + "): " + message);
+    JoinRejectedException(FailureReason reason, String message) {
+        super("join rejected (" + reason + "): " + message + ". " + reason.advice());
         this.reason = reason;
     }
 
     /** Why the join was refused. */
-    public Reason reason() {
+    public FailureReason reason() {
         return reason;
     }
 }

@@ -11,7 +11,6 @@ import io.github.panamanccl.NcclException;
 import io.github.panamanccl.NcclTimeoutException;
 import io.github.panamanccl.NcclUniqueId;
 import io.github.panamanccl.PanamaNcclException;
-import io.github.panamanccl.sync.TransportException.Kind;
 
 import java.net.InetAddress;
 import java.time.Duration;
@@ -26,7 +25,7 @@ import java.time.Duration;
  * wait in {@link NcclCommunicator#awaitReady} (forming) or {@link NcclCommunicator#await} (broadcasting) then
  * ends, so every surviving rank fails as soon as its control plane hears of the failure, not at the deadline.
  */
-final class NcclTransport implements Transport {
+final class NcclTransport implements Transport, GroupTransport<Transport.DeviceGroup> {
     static final String NAME = "nccl";
     private final int device;
     private final CommunicatorFactory communicators;
@@ -63,17 +62,17 @@ final class NcclTransport implements Transport {
     }
 
     @Override
-    public Rendezvous openRendezvous(InetAddress bindAddress, int worldSize) {
-        return new Forming(NcclUniqueId.generate(), 0, worldSize);
+    public RootFormation<DeviceGroup> openRendezvous(InetAddress bindAddress, int worldSize) {
+        return new CommunicatorFormation(NcclUniqueId.generate(), 0, worldSize);
     }
 
     @Override
-    public PendingGroup join(byte[] rendezvous, InetAddress senderAddress, int rank, int worldSize) {
+    public Formation<DeviceGroup> join(byte[] rendezvous, InetAddress senderAddress, int rank, int worldSize) {
         if (rendezvous.length != NcclUniqueId.BYTES) {
             throw new ProtocolException("nccl rendezvous has " + rendezvous.length + " bytes, expected "
                     + NcclUniqueId.BYTES);
         }
-        return new Forming(NcclUniqueId.fromBytes(rendezvous), rank, worldSize);
+        return new CommunicatorFormation(NcclUniqueId.fromBytes(rendezvous), rank, worldSize);
     }
 
     static Duration remaining(long deadlineNanos) {
@@ -81,25 +80,24 @@ final class NcclTransport implements Transport {
     }
 
     /**
-     * The transport's view of a failure: NCCL's errors involve the peers; anything else (a CUDA error of this rank's
-     * stream or event, an interrupted wait) is this rank's own, {@link Kind#LOCAL}.
+     * The sync layer's view of a native failure: NCCL's errors involve the peers; anything else (a CUDA error of this
+     * rank's stream or event, an interrupted wait) is this rank's own, {@link FailureReason#LOCAL_ERROR}. An abort
+     * from another thread reads as {@link FailureReason#CLOSED}: that thread holds the real reason.
      */
     static TransportException translate(PanamaNcclException e, String what) {
-        Kind kind = switch (e) {
-            case NcclTimeoutException _ -> Kind.DEADLINE;
-            case NcclAbortedException _ -> Kind.ABORTED;
-            case NcclException _ -> Kind.PEER_FAILED;
-            default -> Kind.LOCAL;
-        };
-        String where = kind == Kind.LOCAL ? " failed on this rank (no peer at fault): " : " failed: ";
-        return new TransportException(kind, UpdateFailedException.UNKNOWN_RANK, what + where + e.getMessage(), e);
+        // instanceof, not a type switch: a failure path runs cold (see Failure.of)
+        FailureReason reason = e instanceof NcclTimeoutException ? FailureReason.DEADLINE
+                : e instanceof NcclAbortedException ? FailureReason.CLOSED
+                : e instanceof NcclException ? FailureReason.PEER_LOST : FailureReason.LOCAL_ERROR;
+        String where = reason == FailureReason.LOCAL_ERROR ? " failed on this rank (no peer at fault): " : " failed: ";
+        return new TransportException(reason, UpdateFailedException.UNKNOWN_RANK, what + where + e.getMessage(), e);
     }
 
     /**
      * One rank's communicator from begin to ready. The owning thread begins it and waits in {@link #awaitGroup};
      * {@link #abort()}, from any thread, aborts the forming communicator, which ends that wait at once.
      */
-    private final class Forming implements Rendezvous {
+    private final class CommunicatorFormation implements RootFormation<DeviceGroup> {
         private final NcclUniqueId id;
         private final int rank;
         private final int worldSize;
@@ -108,7 +106,7 @@ final class NcclTransport implements Transport {
         private volatile NcclCommunicator forming;
         private volatile PanamaNcclException abortFailure;
 
-        Forming(NcclUniqueId id, int rank, int worldSize) {
+        CommunicatorFormation(NcclUniqueId id, int rank, int worldSize) {
             this.id = id;
             this.rank = rank;
             this.worldSize = worldSize;
@@ -120,7 +118,7 @@ final class NcclTransport implements Transport {
         }
 
         @Override
-        public Group awaitGroup(long deadlineNanos) {
+        public DeviceGroup awaitGroup(long deadlineNanos) {
             String what = "forming the NCCL communicator (rank " + rank + " of " + worldSize + ")";
             if (aborted) {
                 throw TransportException.aborted("nccl group formation", null);
@@ -223,7 +221,7 @@ final class NcclTransport implements Transport {
 
         /**
          * An {@link #abort()} from another thread, during the wait or just before it, ends it with
-         * NcclAbortedException, reported as {@link Kind#ABORTED}.
+         * NcclAbortedException, reported as {@link FailureReason#CLOSED}.
          */
         @Override
         public void await(long deadlineNanos) {

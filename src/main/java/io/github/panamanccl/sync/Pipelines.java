@@ -17,21 +17,23 @@ final class Pipelines {
         return Executors.newSingleThreadExecutor(task -> Thread.ofPlatform().daemon().name(name).unstarted(task));
     }
 
-    /** Waits for a worker task by the deadline; its failure is rethrown, its lateness is a deadline failure. */
-    static void await(Future<?> task, long deadlineNanos, int rank, String what) {
+    /**
+     * Waits for a worker task by the deadline. Its own exception is rethrown as it is (an application's checked one
+     * too); its lateness is a deadline failure.
+     */
+    static void await(Future<?> task, long deadlineNanos, int rank, String what) throws Exception {
         if (task == null) {
             return;
         }
         try {
             task.get(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
-            throw new TransportException(TransportException.Kind.DEADLINE, rank, what + " did not finish before the deadline", e);
+            throw new TransportException(FailureReason.DEADLINE, rank, what + " did not finish before the deadline", e);
         } catch (ExecutionException e) {
-            Throwable cause = e.getCause();
-            if (cause instanceof RuntimeException r) {
-                throw r;
+            if (e.getCause() instanceof Error error) {
+                throw error;
             }
-            throw new ApplyException(what + " failed: " + cause, cause);
+            throw (Exception) e.getCause(); // a Callable throws nothing else
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new SyncException("interrupted while waiting for " + what, e);
@@ -43,10 +45,10 @@ final class Pipelines {
         try {
             await(task, deadlineNanos, rank, what);
         } catch (TransportException e) {
-            if (e.kind() == TransportException.Kind.DEADLINE) {
+            if (e.reason() == FailureReason.DEADLINE) {
                 throw e;
             }
-        } catch (RuntimeException ignored) {
+        } catch (Exception ignored) {
             // its failure was reported with its own update
         }
     }
@@ -54,7 +56,7 @@ final class Pipelines {
     /** Before applying a staged bucket: throws once the deadline has passed or the update failed elsewhere. */
     static void checkApplyStaged(int bucket, int bucketCount, long deadlineNanos, Runnable throwIfFailed) {
         if (System.nanoTime() - deadlineNanos >= 0) {
-            throw new TransportException(TransportException.Kind.DEADLINE, UpdateFailedException.UNKNOWN_RANK,
+            throw new TransportException(FailureReason.DEADLINE, UpdateFailedException.UNKNOWN_RANK,
                     "applying staged bucket " + bucket + " of " + bucketCount + " did not begin before the deadline",
                     null);
         }
@@ -73,7 +75,7 @@ final class Pipelines {
 
     /**
      * Closes each resource in order, null ones skipped, ignoring failures: it runs after an update failed (or
-     * while a pipeline is torn down), and that failure is the one reported.
+     * while a pipeline or connection is torn down), and that failure is the one reported.
      */
     static void closeQuietly(AutoCloseable... resources) {
         for (AutoCloseable resource : resources) {
@@ -87,16 +89,15 @@ final class Pipelines {
         }
     }
 
-    static double seconds(long nanos) {
-        return nanos / 1e9;
+    /** Aborts {@code group}, so that nothing of it is left running, then frees it; null is nothing to do. */
+    static void discard(Transport.Group group) {
+        if (group != null) {
+            group.abort();
+            group.close();
+        }
     }
 
-    /** A checked exception from application code (a {@link BucketConsumer}), carried through the pipeline. */
-    static final class ApplyException extends SyncException {
-        private static final long serialVersionUID = 1L;
-
-        ApplyException(String message, Throwable cause) {
-            super(message, cause);
-        }
+    static double seconds(long nanos) {
+        return nanos / 1e9;
     }
 }

@@ -13,7 +13,11 @@ public interface SyncListener {
     default void onUpdate(UpdateReport report) {
     }
 
-    /** Sender only: a connection was refused during the handshake (wrong token, plan mismatch, oversize frame...). */
-    default void onJoinRejected(String peer, JoinRejectedException.Reason reason, String message) {
+    /**
+     * Sender only: a join was refused, by the sender (wrong token, plan mismatch, group full, a malformed or oversize
+     * frame) or by the receiver, which declined the plan (e.g. its tensors do not fit it). Runs on the sender's
+     * control thread.
+     */
+    default void onJoinRejected(String peer, FailureReason reason, String message) {
     }
 }

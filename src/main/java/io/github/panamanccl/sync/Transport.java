@@ -57,13 +57,13 @@ public sealed interface Transport permits HostTcpTransport, NcclTransport {
          * Waits until every rank has joined; collective.
          *
          * @param deadlineNanos absolute {@link System#nanoTime()} deadline
-         * @throws TransportException on deadline, peer failure or {@link #abort()}
+         * @throws SyncException on deadline, peer failure or {@link #abort()}
          */
         Group awaitGroup(long deadlineNanos);
 
         /**
          * From any thread: an {@link #awaitGroup} in progress, or a later one, fails promptly with a
-         * {@link TransportException} of kind {@link TransportException.Kind#ABORTED}. Idempotent; never throws.
+         * {@link SyncException}. Idempotent; never throws.
          * Does nothing to a group already handed out (abort that group instead).
          */
         void abort();
@@ -90,7 +90,7 @@ public sealed interface Transport permits HostTcpTransport, NcclTransport {
         /** Broadcast calls issued on this group so far (one per bucket). */
         long collectiveCalls();
 
-        /** From any thread: makes in-flight and later operations fail promptly with {@link TransportException}. */
+        /** From any thread: makes in-flight and later operations fail promptly with a {@link SyncException}. */
         void abort();
 
         /** Idempotent. */
@@ -104,7 +104,7 @@ public sealed interface Transport permits HostTcpTransport, NcclTransport {
          * Root: sends {@code bucket} to every receiver. Receiver: fills {@code bucket} (exactly the bucket's size)
          * and validates it against {@code tag}. Returns when this rank is done with {@code bucket}.
          *
-         * @throws TransportException on deadline, peer failure, corruption or abort
+         * @throws SyncException on deadline, peer failure, corruption or abort
          */
         void broadcast(MemorySegment bucket, BucketTag tag, long deadlineNanos);
     }
@@ -127,7 +127,7 @@ public sealed interface Transport permits HostTcpTransport, NcclTransport {
         /**
          * Waits until everything enqueued has completed, watching for peer errors.
          *
-         * @throws TransportException on deadline (the group is aborted), peer error or abort
+         * @throws SyncException on deadline (the group is aborted), peer error or abort
          */
         void await(long deadlineNanos);
 

@@ -1,50 +1,53 @@
 package io.github.panamanccl.sync;
 
-/** A data-plane operation failed; {@link #kind()} says how, {@link #peerRank()} which peer if known. */
-public final class TransportException extends SyncException {
+/**
+ * A data-plane operation failed; {@link #reason()} says how (in the sync vocabulary, so no translation is needed),
+ * {@link #peerRank()} which peer if known. An operation cut short by {@code abort()} reports
+ * {@link FailureReason#CLOSED}: whoever aborted it holds the real reason. A step that stopped because its attempt
+ * had failed already carries that {@linkplain #standing() failure}.
+ */
+final class TransportException extends SyncException {
     private static final long serialVersionUID = 1L;
 
-    /** How a transport operation failed. */
-    public enum Kind {
-        /** The deadline passed. */
-        DEADLINE,
-        /** A peer closed, reset or broke the connection or communicator. */
-        PEER_FAILED,
-        /** A bucket arrived with a wrong header or checksum. */
-        CORRUPT,
-        /**
-         * {@link Transport.Group#abort()} or {@link Transport.PendingGroup#abort()} was called (by a deadline watchdog
-         * or a failure elsewhere).
-         */
-        ABORTED,
-        /**
-         * This rank's own runtime failed (e.g. a CUDA error on its stream); no peer is to blame. The transport group
-         * was aborted.
-         */
-        LOCAL
+    private final FailureReason reason;
+    private final int peerRank;
+    private final transient Failure standing;
+
+    TransportException(FailureReason reason, int peerRank, String message, Throwable cause) {
+        this(reason, peerRank, message, cause, null);
     }
 
-    private final Kind kind;
-    private final int peerRank;
-
-    TransportException(Kind kind, int peerRank, String message, Throwable cause) {
+    private TransportException(FailureReason reason, int peerRank, String message, Throwable cause,
+            Failure standing) {
         super(message, cause);
-        this.kind = kind;
+        this.reason = reason;
         this.peerRank = peerRank;
+        this.standing = standing;
+    }
+
+    /** Ends a step of the update to {@code version}, which failed with {@code standing} (seen by another thread). */
+    static TransportException failedAlready(long version, Failure standing) {
+        return new TransportException(standing.reason(), standing.rank(), "update " + version + " failed: "
+                + standing.message(), null, standing);
     }
 
     /** {@code what} (e.g. "nccl group") was cut short by an abort. */
     static TransportException aborted(String what, Throwable cause) {
-        return new TransportException(Kind.ABORTED, UpdateFailedException.UNKNOWN_RANK, what + " was aborted", cause);
+        return new TransportException(FailureReason.CLOSED, UpdateFailedException.UNKNOWN_RANK, what + " was aborted",
+                cause);
     }
 
-    /** How the operation failed. */
-    public Kind kind() {
-        return kind;
+    FailureReason reason() {
+        return reason;
     }
 
     /** The peer at fault, or {@link UpdateFailedException#UNKNOWN_RANK}. */
-    public int peerRank() {
+    int peerRank() {
         return peerRank;
+    }
+
+    /** The attempt's failure this exception only echoes, or null when the operation itself failed. */
+    Failure standing() {
+        return standing;
     }
 }

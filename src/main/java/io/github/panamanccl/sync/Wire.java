@@ -11,12 +11,20 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 
 /**
- * Control-plane messages and their binary encoding (big-endian). Every decoded field is range-checked before
- * use, and errors name the field; nothing here is executed, only read.
+ * Control-plane messages and their binary encoding (big-endian): the one place frames are decoded.
+ * {@link #decode} is pure: bytes in, a typed message out, or a {@link ProtocolException} naming the field; every
+ * field is range-checked before use, nothing is executed, only read. Framing ({@code u32 length, body}) is
+ * {@link FrameReader}'s.
+ *
+ * <p>Join: JOIN_REQUEST, then WELCOME (the plan) or REJECT; the receiver checks the plan against its own tensors and
+ * answers ACCEPT (it takes its place) or REJECT (with its reason). Update: FORM_GROUP (only when the group changes),
+ * GROUP_READY or FAILED per receiver; BEGIN, READY; the buckets on the data plane; DONE or FAILED per receiver;
+ * ABORT from the sender when the update failed. Every update message names its version, which no sender announces
+ * twice. HEARTBEAT keeps an idle connection inside the silence rule.
  */
 final class Wire {
     static final int MAGIC = 0x504E434C; // "PNCL"
-    static final int PROTOCOL_VERSION = 1;
+    static final int PROTOCOL_VERSION = 2;
     static final int MAX_TOKEN_BYTES = 1024;
     static final int MAX_FINGERPRINT_BYTES = 64;
     static final int MAX_TEXT_BYTES = 4096;
@@ -25,55 +33,29 @@ final class Wire {
     private Wire() {
     }
 
-    /**
-     * Why something failed or was refused; travels in {@link Reject}, {@link Failed} and {@link Abort} as its
-     * {@link #code()}, which is part of the protocol: never renumber, only add.
-     */
-    enum Reason {
-        WRONG_TOKEN(1), PLAN_MISMATCH(2), GROUP_FULL(3), PROTOCOL(4), CLOSED(5), DEADLINE(6), PEER_LOST(7),
-        PEER_ERROR(8), CORRUPT_BUCKET(9), APPLICATION_ERROR(10), GROUP_FAILED(11), STALE(12), LOCAL_ERROR(13);
-
-        private final int code;
-
-        Reason(int code) {
-            this.code = code;
-        }
-
-        int code() {
-            return code;
-        }
-
-        /** @throws ProtocolException naming {@code field} when no reason has this code */
-        static Reason ofCode(int code, String field) {
-            for (Reason r : values()) {
-                if (r.code == code) {
-                    return r;
-                }
-            }
-            throw new ProtocolException(field + " " + code + " is not a known reason code");
-        }
+    sealed interface Message permits JoinRequest, Welcome, Accept, Reject, FormGroup, GroupReady, Begin, Ready, Done,
+            Failed, Abort, Heartbeat {
     }
 
-    sealed interface Message permits Hello, Welcome, Reject, Group, GroupReady, GroupFailed, Begin, Ready, Done,
-            Failed, Abort, Ping {
-    }
-
-    record Hello(int protocolVersion, byte[] token, byte[] expectedFingerprint, String name) implements Message {
+    record JoinRequest(int protocolVersion, byte[] token, byte[] expectedFingerprint, String name) implements Message {
     }
 
     record Welcome(long memberId, String transport, byte[] fingerprint, byte[] plan) implements Message {
     }
 
-    record Reject(Reason reason, String message) implements Message {
+    /** The receiver has checked the plan against its tensors and takes its place. */
+    record Accept() implements Message {
     }
 
-    record Group(int epoch, int rank, int worldSize, long timeoutMillis, byte[] rendezvous) implements Message {
+    /** A refused join, from either side (the sender's refusal, or a receiver declining the plan), or refused traffic. */
+    record Reject(FailureReason reason, String message) implements Message {
     }
 
-    record GroupReady(int epoch) implements Message {
+    record FormGroup(long version, int epoch, int rank, int worldSize, long timeoutMillis, byte[] rendezvous)
+            implements Message {
     }
 
-    record GroupFailed(int epoch, String message) implements Message {
+    record GroupReady(long version) implements Message {
     }
 
     record Begin(int epoch, long version, byte[] fingerprint, long deadlineMillis) implements Message {
@@ -85,32 +67,32 @@ final class Wire {
     record Done(long version) implements Message {
     }
 
-    /** A receiver's report that it failed this update. */
-    record Failed(long version, Reason reason, String message) implements Message {
+    /** A receiver's report that it failed this update (forming its group: {@link FailureReason#GROUP_FAILED}). */
+    record Failed(long version, FailureReason reason, String message) implements Message {
     }
 
     /** The sender's notice that the update failed everywhere, naming the rank at fault (-1 if unknown). */
-    record Abort(long version, Reason reason, int failedRank, String message) implements Message {
+    record Abort(long version, FailureReason reason, int failedRank, String message) implements Message {
     }
 
-    record Ping() implements Message {
+    record Heartbeat() implements Message {
     }
 
-    private static final int HELLO = 1, WELCOME = 2, REJECT = 3, GROUP = 4, GROUP_READY = 5, GROUP_FAILED = 6,
-            BEGIN = 7, READY = 8, DONE = 9, FAILED = 10, ABORT = 11, PING = 12;
+    private static final int JOIN_REQUEST = 1, WELCOME = 2, REJECT = 3, FORM_GROUP = 4, GROUP_READY = 5, ACCEPT = 6,
+            BEGIN = 7, READY = 8, DONE = 9, FAILED = 10, ABORT = 11, HEARTBEAT = 12;
 
     /** The frame body: one type byte, then the fields. */
     static byte[] encode(Message message) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream(64);
         try (DataOutputStream out = new DataOutputStream(bytes)) {
             switch (message) {
-                case Hello h -> {
-                    out.writeByte(HELLO);
+                case JoinRequest j -> {
+                    out.writeByte(JOIN_REQUEST);
                     out.writeInt(MAGIC);
-                    out.writeInt(h.protocolVersion());
-                    writeBytes(out, h.token());
-                    writeBytes(out, h.expectedFingerprint());
-                    writeText(out, h.name());
+                    out.writeInt(j.protocolVersion());
+                    writeBytes(out, j.token());
+                    writeBytes(out, j.expectedFingerprint());
+                    writeText(out, j.name());
                 }
                 case Welcome w -> {
                     out.writeByte(WELCOME);
@@ -119,13 +101,15 @@ final class Wire {
                     writeBytes(out, w.fingerprint());
                     writeBytes(out, w.plan());
                 }
+                case Accept a -> out.writeByte(ACCEPT);
                 case Reject r -> {
                     out.writeByte(REJECT);
                     out.writeByte(r.reason().code());
                     writeText(out, r.message());
                 }
-                case Group g -> {
-                    out.writeByte(GROUP);
+                case FormGroup g -> {
+                    out.writeByte(FORM_GROUP);
+                    out.writeLong(g.version());
                     out.writeInt(g.epoch());
                     out.writeInt(g.rank());
                     out.writeInt(g.worldSize());
@@ -134,12 +118,7 @@ final class Wire {
                 }
                 case GroupReady g -> {
                     out.writeByte(GROUP_READY);
-                    out.writeInt(g.epoch());
-                }
-                case GroupFailed g -> {
-                    out.writeByte(GROUP_FAILED);
-                    out.writeInt(g.epoch());
-                    writeText(out, g.message());
+                    out.writeLong(g.version());
                 }
                 case Begin b -> {
                     out.writeByte(BEGIN);
@@ -169,7 +148,7 @@ final class Wire {
                     out.writeInt(a.failedRank());
                     writeText(out, a.message());
                 }
-                case Ping p -> out.writeByte(PING);
+                case Heartbeat h -> out.writeByte(HEARTBEAT);
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e); // a ByteArrayOutputStream does not fail
@@ -177,36 +156,43 @@ final class Wire {
         return bytes.toByteArray();
     }
 
-    /** Decodes one frame body; throws {@link ProtocolException} naming the offending field. */
-    static Message decode(byte[] frame) {
-        Reader in = new Reader(ByteBuffer.wrap(frame));
+    /**
+     * Decodes one frame body.
+     *
+     * @throws ProtocolException naming the offending field: unknown type, a field out of range, truncated or
+     *                           trailing bytes, text that is not UTF-8, an unknown reason code
+     */
+    static Message decode(byte[] body) {
+        Reader in = new Reader(ByteBuffer.wrap(body));
         int type = in.u8("message type");
         Message message = switch (type) {
-            case HELLO -> {
-                int magic = in.i32("hello.magic");
+            case JOIN_REQUEST -> {
+                int magic = in.i32("joinRequest.magic");
                 if (magic != MAGIC) {
-                    throw new ProtocolException("hello.magic is 0x" + Integer.toHexString(magic)
+                    throw new ProtocolException("joinRequest.magic is 0x" + Integer.toHexString(magic)
                             + ", expected 0x" + Integer.toHexString(MAGIC) + " (not a panama-nccl receiver?)");
                 }
-                yield new Hello(in.i32("hello.protocolVersion"), in.bytes("hello.token", MAX_TOKEN_BYTES),
-                        in.bytes("hello.expectedFingerprint", MAX_FINGERPRINT_BYTES), in.text("hello.name"));
+                yield new JoinRequest(in.i32("joinRequest.protocolVersion"),
+                        in.bytes("joinRequest.token", MAX_TOKEN_BYTES),
+                        in.bytes("joinRequest.expectedFingerprint", MAX_FINGERPRINT_BYTES), in.text("joinRequest.name"));
             }
             case WELCOME -> new Welcome(in.i64("welcome.memberId"), in.text("welcome.transport"),
                     in.bytes("welcome.fingerprint", MAX_FINGERPRINT_BYTES), in.bytes("welcome.plan", Integer.MAX_VALUE));
+            case ACCEPT -> new Accept();
             case REJECT -> new Reject(in.reason("reject.reason"), in.text("reject.message"));
-            case GROUP -> {
-                int epoch = in.i32("group.epoch");
-                int rank = in.i32("group.rank");
-                int world = in.i32("group.worldSize");
+            case FORM_GROUP -> {
+                long version = in.i64("formGroup.version");
+                int epoch = in.i32("formGroup.epoch");
+                int rank = in.i32("formGroup.rank");
+                int world = in.i32("formGroup.worldSize");
                 if (world < 2 || rank < 1 || rank >= world) {
-                    throw new ProtocolException("group.rank " + rank + " / group.worldSize " + world
+                    throw new ProtocolException("formGroup.rank " + rank + " / formGroup.worldSize " + world
                             + " is not a receiver rank (1 <= rank < worldSize)");
                 }
-                yield new Group(epoch, rank, world, in.positive("group.timeoutMillis"),
-                        in.bytes("group.rendezvous", MAX_RENDEZVOUS_BYTES));
+                yield new FormGroup(version, epoch, rank, world, in.positive("formGroup.timeoutMillis"),
+                        in.bytes("formGroup.rendezvous", MAX_RENDEZVOUS_BYTES));
             }
-            case GROUP_READY -> new GroupReady(in.i32("groupReady.epoch"));
-            case GROUP_FAILED -> new GroupFailed(in.i32("groupFailed.epoch"), in.text("groupFailed.message"));
+            case GROUP_READY -> new GroupReady(in.i64("groupReady.version"));
             case BEGIN -> new Begin(in.i32("begin.epoch"), in.i64("begin.version"),
                     in.bytes("begin.fingerprint", MAX_FINGERPRINT_BYTES), in.positive("begin.deadlineMillis"));
             case READY -> new Ready(in.i64("ready.version"));
@@ -214,7 +200,7 @@ final class Wire {
             case FAILED -> new Failed(in.i64("failed.version"), in.reason("failed.reason"), in.text("failed.message"));
             case ABORT -> new Abort(in.i64("abort.version"), in.reason("abort.reason"), in.i32("abort.failedRank"),
                     in.text("abort.message"));
-            case PING -> new Ping();
+            case HEARTBEAT -> new Heartbeat();
             default -> throw new ProtocolException("message type " + type + " is unknown");
         };
         if (in.buffer.hasRemaining()) {
@@ -259,8 +245,8 @@ final class Wire {
             return value;
         }
 
-        Reason reason(String field) {
-            return Reason.ofCode(u8(field), field);
+        FailureReason reason(String field) {
+            return FailureReason.ofCode(u8(field), field);
         }
 
         byte[] bytes(String field, int max) {

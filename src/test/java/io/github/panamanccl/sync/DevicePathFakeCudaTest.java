@@ -98,7 +98,7 @@ class DevicePathFakeCudaTest {
         long start = System.nanoTime();
         TransportException e = assertThrows(TransportException.class, () -> group.await(deadline(300)));
         long elapsed = System.nanoTime() - start;
-        assertEquals(TransportException.Kind.DEADLINE, e.kind(), e.getMessage());
+        assertEquals(FailureReason.DEADLINE, e.reason(), e.getMessage());
         assertTrue(elapsed >= TimeUnit.MILLISECONDS.toNanos(290) && elapsed < TimeUnit.SECONDS.toNanos(2),
                 "failed after " + elapsed / 1_000_000 + " ms");
         assertEquals(0, FakeNative.ncclLiveComms(), "the communicator was aborted");
@@ -120,7 +120,7 @@ class DevicePathFakeCudaTest {
 
     /**
      * A CUDA error of this rank's own stream while waiting is a local failure, not a peer's: the group reports
-     * {@code LOCAL}, the update fails with LocalFailureException on this rank (a peer failure on the others), and the
+     * {@code LOCAL_ERROR}, the update fails naming this rank as the one at fault, here and on the others, and the
      * communicator, which NcclCommunicator.await leaves open on a CUDA error, is aborted.
      */
     @Test
@@ -131,18 +131,18 @@ class DevicePathFakeCudaTest {
         group.broadcast(bucket, new Transport.BucketTag(3, 0, 1), null, null);
         FakeNative.cudartFailNext("cudaStreamQuery", 700); // cudaErrorIllegalAddress
         TransportException e = assertThrows(TransportException.class, () -> group.await(deadline(5000)));
-        assertEquals(TransportException.Kind.LOCAL, e.kind(), e.getMessage());
+        assertEquals(FailureReason.LOCAL_ERROR, e.reason(), e.getMessage());
         assertEquals("cudaStreamQuery", assertInstanceOf(CudaException.class, e.getCause()).call());
         assertTrue(e.getMessage().contains("no peer at fault"), e.getMessage());
         assertEquals(0, FakeNative.ncclLiveComms(), "the communicator was aborted");
 
         Failure failure = Failure.of(e, 2);
-        LocalFailureException here = assertInstanceOf(LocalFailureException.class,
-                failure.toException("receiver rank 2", 2, 3, null));
-        assertEquals(2, here.failedRank());
-        PeerFailedException elsewhere = assertInstanceOf(PeerFailedException.class,
-                failure.toException("sender", 0, 3, null));
-        assertEquals(2, elsewhere.failedRank());
+        UpdateFailedException here = SyncFixtures.assertFailure(FailureReason.LOCAL_ERROR,
+                failure.toException("receiver rank 2", 3, null));
+        assertEquals(2, here.failedRank(), "this rank's own failure");
+        UpdateFailedException elsewhere = SyncFixtures.assertFailure(FailureReason.LOCAL_ERROR,
+                failure.toException("sender", 3, null));
+        assertEquals(2, elsewhere.failedRank(), "a peer's failure, naming that peer");
     }
 
     @Test
@@ -157,7 +157,7 @@ class DevicePathFakeCudaTest {
         toClose.add(done);
         TransportException e = assertThrows(TransportException.class,
                 () -> group.broadcast(bucket, new Transport.BucketTag(1, 0, 1), null, done));
-        assertEquals(TransportException.Kind.ABORTED, e.kind());
+        assertEquals(FailureReason.CLOSED, e.reason(), "aborted: " + e.getMessage());
         assertEquals(1, FakeNative.ncclCallCount("ncclCommAbort"));
         group.close(); // idempotent after the abort
         assertEquals(0, FakeNative.ncclCallCount("ncclCommFinalize"), "an aborted communicator is not finalized");
@@ -180,7 +180,7 @@ class DevicePathFakeCudaTest {
         TransportException e = assertThrows(TransportException.class, () -> group.await(deadline(20_000)));
         long elapsed = System.nanoTime() - start;
         watchdog.join();
-        assertEquals(TransportException.Kind.ABORTED, e.kind(), e.getMessage());
+        assertEquals(FailureReason.CLOSED, e.reason(), "aborted: " + e.getMessage());
         NcclAbortedException cause = assertInstanceOf(NcclAbortedException.class, e.getCause());
         assertEquals("NcclCommunicator.await", cause.call());
         assertTrue(elapsed < TimeUnit.SECONDS.toNanos(10), "the wait ended after " + elapsed / 1_000_000 + " ms");
@@ -221,13 +221,13 @@ class DevicePathFakeCudaTest {
 
         for (Future<Failed> rank : List.of(atSender, atSurvivor)) {
             Failed f = rank.get(15, TimeUnit.SECONDS);
-            PeerFailedException e = assertInstanceOf(PeerFailedException.class, f.exception(), f.exception().toString());
+            UpdateFailedException e = SyncFixtures.assertFailure(FailureReason.PEER_LOST, f.exception());
             assertEquals(1, e.failedRank(), e.getMessage());
             long afterMillis = (f.atNanos() - failedAt) / 1_000_000;
             assertTrue(afterMillis < deadline.toMillis() / 2, "failed " + afterMillis + " ms after the control-plane "
                     + "failure; deadline " + deadline.toMillis() + " ms: " + e.getMessage());
         }
-        assertInstanceOf(PeerFailedException.class, atLost.get(15, TimeUnit.SECONDS).exception());
+        SyncFixtures.assertFailure(FailureReason.PEER_LOST, atLost.get(15, TimeUnit.SECONDS).exception());
         assertEquals(java.util.Optional.of(new ReceiverState.Empty()),
                 atSurvivor.get().exception().receiverState(), "no bucket arrived: the survivor's weights are intact");
         assertEquals(0, FakeNative.ncclLiveComms(), "every rank's communicator was aborted");
@@ -268,7 +268,7 @@ class DevicePathFakeCudaTest {
 
         for (Future<Failed> rank : List.of(atSender, atSurvivor)) {
             Failed f = rank.get(15, TimeUnit.SECONDS);
-            PeerFailedException e = assertInstanceOf(PeerFailedException.class, f.exception(), f.exception().toString());
+            UpdateFailedException e = SyncFixtures.assertFailure(FailureReason.PEER_LOST, f.exception());
             assertEquals(1, e.failedRank(), e.getMessage());
             long afterMillis = (f.atNanos() - failedAt) / 1_000_000;
             assertTrue(afterMillis < deadline.toMillis() / 2, "failed " + afterMillis + " ms after the control-plane "
@@ -311,13 +311,13 @@ class DevicePathFakeCudaTest {
 
         for (Future<Failed> rank : List.of(atSender, atSurvivor)) {
             Failed f = rank.get(15, TimeUnit.SECONDS);
-            PeerFailedException e = assertInstanceOf(PeerFailedException.class, f.exception(), f.exception().toString());
+            UpdateFailedException e = SyncFixtures.assertFailure(FailureReason.GROUP_FAILED, f.exception());
             assertEquals(1, e.failedRank(), e.getMessage());
             assertTrue(e.getMessage().contains("could not join the transport group"), e.getMessage());
             long afterMillis = (f.atNanos() - start) / 1_000_000;
             assertTrue(afterMillis < deadline.toMillis() / 2, "failed after " + afterMillis + " ms: " + e.getMessage());
         }
-        PeerFailedException own = assertInstanceOf(PeerFailedException.class,
+        UpdateFailedException own = SyncFixtures.assertFailure(FailureReason.GROUP_FAILED,
                 atFailing.get(15, TimeUnit.SECONDS).exception());
         assertEquals(1, own.version());
         assertEquals(1, own.failedRank());
@@ -386,7 +386,7 @@ class DevicePathFakeCudaTest {
                 DeviceRoundTrip.deviceTensors(plan, SyncFixtures.allocate(plan, arena), toClose), "tensor");
         long before = FakeNative.cudartLiveAllocations();
         List<AutoCloseable> pipelines = List.of(new DeviceSenderPipeline(plan, 0, tensors),
-                new DeviceReceiverPipeline(plan, 0, mode, tensors));
+                DeviceReceiverPipeline.create(plan, 0, mode, tensors));
         assertTrue(FakeNative.cudartLiveAllocations() > before);
         long streamsDestroyed = FakeNative.cudartCallCount("cudaStreamDestroy");
         for (AutoCloseable pipeline : pipelines) {

@@ -144,17 +144,17 @@ final class DeviceRoundTrip {
                     "bucket " + k + " packed on the device byte for byte as on the host, padding zeroed");
         }
 
-        try (DeviceReceiverPipeline receiver = new DeviceReceiverPipeline(plan, 0, mode,
+        try (DeviceReceiverPipeline receiver = DeviceReceiverPipeline.create(plan, 0, mode,
                 Tensors.resolveDevice(plan, destinations, "destination"));
              LoopbackDeviceGroup member = new LoopbackDeviceGroup(false, wire, arena)) {
             assertEquals(mode == CommitMode.STAGED ? plan.totalBucketBytes() : 2 * plan.maxBucketByteSize(),
                     receiver.bufferBytes());
-            receiver.receive(7, member, 1, System.nanoTime(), deadline(10_000), p -> { });
+            receiver.receive(7, member, System.nanoTime(), deadline(10_000), p -> { });
             assertEquals(mode == CommitMode.IN_PLACE, receiver.touched(), "staged writes nothing before applying");
             copyToHost(destinations, hostResult);
             if (mode == CommitMode.STAGED) {
                 assertTrue(SyncFixtures.firstMismatch(plan, hostResult, 7) != null, "staged: untouched until applied");
-                receiver.applyStaged(7, deadline(10_000), () -> { });
+                receiver.commit(7, deadline(10_000), () -> { });
                 copyToHost(destinations, hostResult);
             }
         }

@@ -92,16 +92,11 @@ class InProcessSyncTest {
         List<String> rejections = new ArrayList<>();
         try (Arena arena = Arena.ofShared();
              WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
-                     .receivers(1).token(SyncFixtures.TOKEN).listener(new SyncListener() {
-                         @Override
-                         public void onJoinRejected(String peer, JoinRejectedException.Reason reason, String message) {
-                             rejections.add(reason + ": " + message);
-                         }
-                     }).start()) {
+                     .receivers(1).token(SyncFixtures.TOKEN).listener(SyncFixtures.recordingRejections(rejections)).start()) {
             JoinRejectedException e = org.junit.jupiter.api.Assertions.assertThrows(JoinRejectedException.class,
                     () -> WeightReceiver.builder().sender("127.0.0.1", sender.port()).token("wrong")
                             .deliverTo(b -> { }).join(Duration.ofSeconds(5)));
-            assertEquals(JoinRejectedException.Reason.WRONG_TOKEN, e.reason());
+            assertEquals(FailureReason.WRONG_TOKEN, e.reason());
             assertInstanceOf(SyncException.class, e);
             assertEquals(0, sender.connectedReceivers());
         }
@@ -109,7 +104,7 @@ class InProcessSyncTest {
 
     /**
      * The per-update fingerprint check: a relay on the real control socket rewrites BEGIN to name another plan.
-     * The receiver refuses before anything moves, both sides throw PlanMismatchException naming both plans, and
+     * The receiver refuses before anything moves, both sides fail with PLAN_MISMATCH naming both plans, and
      * once the relay is honest again the next update re-forms the group and arrives byte-exact.
      */
     @Test
@@ -136,10 +131,11 @@ class InProcessSyncTest {
                 proxy.rewriteFromSender(message -> message instanceof Wire.Begin b
                         ? new Wire.Begin(b.epoch(), b.version(), forged, b.deadlineMillis()) : message);
                 Future<Optional<UpdateReport>> refused = pool.submit(() -> receiver.awaitUpdate(Duration.ofSeconds(20)));
-                PlanMismatchException atSender = assertThrows(PlanMismatchException.class,
+                UpdateFailedException atSender = SyncFixtures.assertFails(FailureReason.PLAN_MISMATCH,
                         () -> sender.publish(1, Duration.ofSeconds(20)));
                 ExecutionException thrown = assertThrows(ExecutionException.class, refused::get);
-                PlanMismatchException atReceiver = assertInstanceOf(PlanMismatchException.class, thrown.getCause());
+                UpdateFailedException atReceiver = SyncFixtures.assertFailure(FailureReason.PLAN_MISMATCH,
+                        thrown.getCause());
                 for (String message : List.of(atSender.getMessage(), atReceiver.getMessage())) {
                     assertTrue(message.contains(forgedHex) && message.contains(plan.fingerprint()), message);
                 }
@@ -184,13 +180,13 @@ class InProcessSyncTest {
                 do { // forms the group (GROUP passes the relay); the BEGIN never reaches the receiver
                     assertEquals(Optional.empty(), receiver.awaitUpdate(Duration.ofMillis(100)));
                 } while (!proxy.awaitHeld(1, Duration.ZERO));
-                assertInstanceOf(UpdateDeadlineException.class, atSender.get(), "READY never came");
+                assertEquals(FailureReason.DEADLINE, atSender.get().reason(), "READY never came");
                 assertTrue(proxy.awaitHeld(2, Duration.ofSeconds(10)), "the sender's ABORT");
 
                 proxy.releaseThenCutOff();
                 assertTrue(proxy.awaitReceiverGone(Duration.ofSeconds(10)));
 
-                UpdateDeadlineException atReceiver = assertThrows(UpdateDeadlineException.class,
+                UpdateFailedException atReceiver = SyncFixtures.assertFails(FailureReason.DEADLINE,
                         () -> receiver.awaitUpdate(Duration.ofSeconds(20)));
                 assertEquals(1, atReceiver.version());
                 assertEquals(atSender.get().failedRank(), atReceiver.failedRank());
@@ -217,16 +213,17 @@ class InProcessSyncTest {
                  ControlProxy proxy = new ControlProxy(sender.port());
                  WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", proxy.port())
                          .token(SyncFixtures.TOKEN).scatterInto(destinations).join(Duration.ofSeconds(5))) {
-                proxy.rewriteFromSender(message -> message instanceof Wire.Group g
-                        ? new Wire.Group(g.epoch(), g.rank(), g.worldSize(), g.timeoutMillis(), new byte[1]) : message);
+                proxy.rewriteFromSender(message -> message instanceof Wire.FormGroup g ? new Wire.FormGroup(g.version(),
+                        g.epoch(), g.rank(), g.worldSize(), g.timeoutMillis(), new byte[1]) : message);
                 Future<Optional<UpdateReport>> refused = pool.submit(() -> receiver.awaitUpdate(Duration.ofSeconds(20)));
-                PeerFailedException atSender = assertThrows(PeerFailedException.class,
+                UpdateFailedException atSender = SyncFixtures.assertFails(FailureReason.GROUP_FAILED,
                         () -> sender.publish(1, Duration.ofSeconds(20)));
                 assertEquals(1, atSender.failedRank());
                 assertTrue(atSender.getMessage().contains("could not join the transport group"), atSender.getMessage());
 
                 ExecutionException thrown = assertThrows(ExecutionException.class, () -> refused.get(10, TimeUnit.SECONDS));
-                PeerFailedException atReceiver = assertInstanceOf(PeerFailedException.class, thrown.getCause());
+                UpdateFailedException atReceiver = SyncFixtures.assertFailure(FailureReason.GROUP_FAILED,
+                        thrown.getCause());
                 assertEquals(1, atReceiver.version());
                 assertEquals(1, atReceiver.failedRank());
                 ProtocolException own = assertInstanceOf(ProtocolException.class, atReceiver.getCause());
@@ -246,7 +243,7 @@ class InProcessSyncTest {
     /**
      * The sender decides when an update is late: a relay takes 600 ms off the deadline BEGIN announces (as rounding,
      * a slow clock or a late read would, only more), and the receiver's application hangs on its first bucket. The
-     * sender still fails exactly at its own deadline with UpdateDeadlineException, not earlier and not with a broken
+     * sender still fails exactly at its own deadline (DEADLINE), not earlier and not with a broken
      * pipe from a receiver that gave up first, and the receiver reports the sender's deadline too.
      */
     @Test
@@ -270,14 +267,14 @@ class InProcessSyncTest {
                 UpdateFailedException atSender = assertThrows(UpdateFailedException.class,
                         () -> sender.publish(1, deadline));
                 long elapsed = System.nanoTime() - start;
-                assertInstanceOf(UpdateDeadlineException.class, atSender, atSender.toString());
+                SyncFixtures.assertFailure(FailureReason.DEADLINE, atSender);
                 // The sender's watchdog and its wait for the late receiver's reply both see the deadline; either may
                 // report it first (the latter names the receiver it waited for). Neither is a receiver giving up.
                 assertTrue(atSender.failedRank() == UpdateFailedException.UNKNOWN_RANK || atSender.failedRank() == 1,
                         atSender.toString());
                 assertTrue(elapsed >= deadline.toNanos(), "the sender failed after " + elapsed / 1_000_000 + " ms");
                 UpdateFailedException received = atReceiver.get(10, TimeUnit.SECONDS); // the application still hangs
-                assertInstanceOf(UpdateDeadlineException.class, received, received.toString());
+                SyncFixtures.assertFailure(FailureReason.DEADLINE, received);
                 assertTrue(received.getMessage().contains("sender aborted"), received.getMessage());
             } finally {
                 release.countDown();
@@ -305,8 +302,7 @@ class InProcessSyncTest {
             long closing = System.nanoTime() - start;
             RuntimeException e = thrown.get(5, TimeUnit.SECONDS);
             assertTrue(closing < TimeUnit.SECONDS.toNanos(5), "close() took " + closing / 1_000_000 + " ms");
-            UpdateFailedException failed = assertInstanceOf(UpdateFailedException.class, e, e.toString());
-            assertEquals(UpdateFailedException.class, failed.getClass(), "not a peer's failure: " + failed);
+            UpdateFailedException failed = SyncFixtures.assertFailure(FailureReason.CLOSED, e); // not a peer's failure
             assertEquals(1, failed.version());
             assertTrue(failed.getMessage().contains("the sender was closed"), failed.getMessage());
         }
@@ -369,7 +365,7 @@ class InProcessSyncTest {
                          .token(SyncFixtures.TOKEN).commitMode(CommitMode.STAGED).deliverTo(bucket -> {
                              applied.add(bucket.index());
                              if (bucket.index() == 0) { // slow: past the sender's deadline and the receiver's grace
-                                 long until = start.get() + deadline.toNanos() + WeightReceiver.DEADLINE_GRACE_NANOS
+                                 long until = start.get() + deadline.toNanos() + ReceiverControl.DEADLINE_GRACE_NANOS
                                          + TimeUnit.MILLISECONDS.toNanos(200);
                                  for (long left; (left = until - System.nanoTime()) > 0; ) {
                                      LockSupport.parkNanos(left);
@@ -379,9 +375,9 @@ class InProcessSyncTest {
                 Future<UpdateFailedException> atReceiver = pool.submit(
                         () -> assertThrows(UpdateFailedException.class, () -> receiver.awaitUpdate(Duration.ofSeconds(20))));
                 start.set(System.nanoTime());
-                assertThrows(UpdateDeadlineException.class, () -> sender.publish(1, deadline));
+                SyncFixtures.assertFails(FailureReason.DEADLINE, () -> sender.publish(1, deadline));
                 UpdateFailedException e = atReceiver.get(10, TimeUnit.SECONDS);
-                assertInstanceOf(UpdateDeadlineException.class, e, e.toString());
+                SyncFixtures.assertFailure(FailureReason.DEADLINE, e);
                 assertEquals(List.of(0), applied, "nothing applied after the sender's deadline");
                 ReceiverState.Torn torn = assertInstanceOf(ReceiverState.Torn.class, receiver.state());
                 assertEquals(1, torn.failedVersion());
@@ -391,9 +387,9 @@ class InProcessSyncTest {
     }
 
     /**
-     * Unauthenticated peers that connect to the control port and say nothing: while fewer than the handshake bound,
-     * a legitimate receiver still joins at once; beyond it, a further connection is closed on arrival instead of
-     * getting a thread of its own.
+     * Unauthenticated peers that connect to the control port and say nothing: with every handshake place but one
+     * held by them, a legitimate receiver still joins at once; a connection beyond the bound turns the oldest silent
+     * one away with a typed BUSY, then closes it, so the bound holds and no newcomer is shut out.
      */
     @Test
     void idle_control_connections_do_not_keep_a_receiver_out_and_are_bounded() throws Exception {
@@ -401,8 +397,9 @@ class InProcessSyncTest {
         List<java.net.Socket> idle = new ArrayList<>();
         try (Arena arena = Arena.ofShared();
              WeightSender sender = WeightSender.builder().plan(plan).hostSources(SyncFixtures.allocate(plan, arena))
-                     .receivers(1).token(SyncFixtures.TOKEN).ioTimeout(Duration.ofSeconds(20)).start()) {
-            for (int i = 0; i < WeightSender.MAX_HANDSHAKES - 1; i++) {
+                     .receivers(1).token(SyncFixtures.TOKEN).ioTimeout(Duration.ofSeconds(20))
+                     .handshakeTimeout(Duration.ofSeconds(60)).start()) {
+            for (int i = 0; i < SenderControl.MAX_HANDSHAKES - 1; i++) {
                 idle.add(new java.net.Socket("127.0.0.1", sender.port()));
             }
             try (WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", sender.port())
@@ -410,10 +407,23 @@ class InProcessSyncTest {
                 assertEquals(plan.fingerprint(), receiver.plan().fingerprint());
                 assertEquals(1, sender.connectedReceivers());
             }
-            idle.add(new java.net.Socket("127.0.0.1", sender.port())); // takes the last handshake slot
-            try (java.net.Socket refused = new java.net.Socket("127.0.0.1", sender.port())) {
-                refused.setSoTimeout(10_000);
-                assertEquals(-1, refused.getInputStream().read(), "closed on arrival, not read from");
+            idle.add(new java.net.Socket("127.0.0.1", sender.port())); // takes the last handshake place
+            try (java.net.Socket beyond = new java.net.Socket("127.0.0.1", sender.port())) {
+                java.net.Socket oldest = idle.getFirst();
+                oldest.setSoTimeout(10_000);
+                java.io.DataInputStream in = new java.io.DataInputStream(oldest.getInputStream());
+                Wire.Reject busy = assertInstanceOf(Wire.Reject.class, Wire.decode(in.readNBytes(in.readInt())));
+                assertEquals(FailureReason.BUSY, busy.reason(), busy.message());
+                assertEquals(-1, in.read(), "closed after the rejection");
+                // The newcomer kept its place: its join request is answered.
+                byte[] join = Wire.encode(new Wire.JoinRequest(Wire.PROTOCOL_VERSION, Tokens.bytes(SyncFixtures.TOKEN),
+                        new byte[0], "beyond"));
+                java.io.DataOutputStream out = new java.io.DataOutputStream(beyond.getOutputStream());
+                out.writeInt(join.length);
+                out.write(join);
+                beyond.setSoTimeout(10_000);
+                java.io.DataInputStream answer = new java.io.DataInputStream(beyond.getInputStream());
+                assertInstanceOf(Wire.Welcome.class, Wire.decode(answer.readNBytes(answer.readInt())));
             }
         } finally {
             for (java.net.Socket socket : idle) {

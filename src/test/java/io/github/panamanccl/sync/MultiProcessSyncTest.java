@@ -13,9 +13,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
 import java.net.Socket;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -141,18 +138,18 @@ class MultiProcessSyncTest {
                 }
             });
             long senderFailed = System.nanoTime();
-            assertInstanceOf(PeerFailedException.class, senderFailure, senderFailure.toString());
+            SyncFixtures.assertFailure(FailureReason.PEER_LOST, senderFailure);
             assertEquals(victimRank, String.valueOf(senderFailure.failedRank()), senderFailure.getMessage());
 
             ChildJvm.Line stagedFailure = staged.await("FAILED version=2", WAIT);
             ChildJvm.Line inPlaceFailure = inPlace.await("FAILED version=2", WAIT);
-            assertEquals("PeerFailedException", stagedFailure.fields().get("type"), stagedFailure.text());
+            assertEquals("PEER_LOST", stagedFailure.fields().get("reason"), stagedFailure.text());
             assertEquals(victimRank, stagedFailure.fields().get("failedRank"), stagedFailure.text());
             assertEquals(victimRank, inPlaceFailure.fields().get("failedRank"), inPlaceFailure.text());
             assertEquals("Committed", stagedFailure.fields().get("state"), stagedFailure.text());
             assertEquals("true", stagedFailure.fields().get("intact"), "staged weights still version 1");
             assertEquals("version_1", stagedFailure.fields().get("requireCommitted"));
-            assertEquals("PeerFailedException", inPlaceFailure.fields().get("type"), inPlaceFailure.text());
+            assertEquals("PEER_LOST", inPlaceFailure.fields().get("reason"), inPlaceFailure.text());
             assertEquals("Torn", inPlaceFailure.fields().get("state"), inPlaceFailure.text());
             assertEquals("TornWeightsException", inPlaceFailure.fields().get("requireCommitted"));
 
@@ -191,10 +188,10 @@ class MultiProcessSyncTest {
             hung.await("JOINED", WAIT);
             SyncFixtures.fill(plan, sources, 1);
             long start = System.nanoTime();
-            UpdateDeadlineException e = assertThrows(UpdateDeadlineException.class, () -> sender.publish(1, deadline));
+            UpdateFailedException e = SyncFixtures.assertFails(FailureReason.DEADLINE, () -> sender.publish(1, deadline));
             long senderFailed = System.nanoTime();
             ChildJvm.Line stagedFailure = staged.await("FAILED version=1", WAIT);
-            assertEquals("UpdateDeadlineException", stagedFailure.fields().get("type"), stagedFailure.text());
+            assertEquals("DEADLINE", stagedFailure.fields().get("reason"), stagedFailure.text());
             assertEquals("Empty", stagedFailure.fields().get("state"), stagedFailure.text());
             long limit = deadline.toNanos() + TimeUnit.MILLISECONDS.toNanos(SLACK_MILLIS);
             assertTrue(senderFailed - start >= deadline.toNanos(), "the sender gave up before its deadline: " + e);
@@ -211,12 +208,7 @@ class MultiProcessSyncTest {
         Map<String, MemorySegment> sources = SyncFixtures.allocate(plan, arena);
         List<String> rejections = new CopyOnWriteArrayList<>();
         try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(sources).receivers(1)
-                .token(SyncFixtures.TOKEN).listener(new SyncListener() {
-                    @Override
-                    public void onJoinRejected(String peer, JoinRejectedException.Reason reason, String message) {
-                        rejections.add(reason + ": " + message);
-                    }
-                }).start()) {
+                .token(SyncFixtures.TOKEN).listener(SyncFixtures.recordingRejections(rejections)).start()) {
             ChildJvm wrongToken = receiver("reject-token", sender.port(), "token=not-the-token");
             String otherPlan = SyncFixtures.plan(2).fingerprint();
             ChildJvm otherPlanReceiver = receiver("reject-plan", sender.port(), "expectPlan=" + otherPlan);
@@ -229,7 +221,7 @@ class MultiProcessSyncTest {
                 byte[] body = new byte[in.readInt()];
                 in.readFully(body);
                 Wire.Reject reject = assertInstanceOf(Wire.Reject.class, Wire.decode(body));
-                assertEquals(Wire.Reason.PROTOCOL, reject.reason());
+                assertEquals(FailureReason.PROTOCOL, reject.reason());
                 assertEquals("control frame of 2147483647 bytes exceeds the maximum of 8192 bytes", reject.message());
                 assertThrows(EOFException.class, in::readByte);
             }
@@ -297,8 +289,8 @@ class MultiProcessSyncTest {
                 // One leaked bucket buffer per cycle would add 180 MiB; allow 1 MiB of allocator noise.
                 assertTrue(lateKb - earlyKb < 1024, child.all().getLast().text() + ": NMT Other grew from " + earlyKb
                         + " KB to " + lateKb + " KB");
-                report("cycles " + child, early.get("nmtOtherKb") + " KB -> " + late.get("nmtOtherKb") + " KB, ledger "
-                        + early.get("ledger") + " -> " + late.get("ledger"));
+                Measurements.report("cycles " + child, early.get("nmtOtherKb") + " KB -> " + late.get("nmtOtherKb")
+                        + " KB, ledger " + early.get("ledger") + " -> " + late.get("ledger"));
                 assertEquals(0, child.awaitExit(WAIT));
             }
         }
@@ -310,16 +302,8 @@ class MultiProcessSyncTest {
 
     private static void report(String test, Duration deadline, long start, long event, long sender, long r1, long r2)
             throws IOException {
-        report(test, "deadline " + deadline.toMillis() + " ms; event at " + ms(event - start)
+        Measurements.report(test, "deadline " + deadline.toMillis() + " ms; event at " + ms(event - start)
                 + " ms after the update began; sender failed at " + ms(sender - start) + " ms (" + ms(sender - event)
                 + " ms after the event); receivers failed at " + ms(r1 - start) + " ms and " + ms(r2 - start) + " ms");
-    }
-
-    static void report(String test, String text) throws IOException {
-        Path file = Path.of("target", "sync-processes", "measurements.txt");
-        Files.createDirectories(file.getParent());
-        Files.writeString(file, test + ": " + text + System.lineSeparator(), StandardOpenOption.CREATE,
-                StandardOpenOption.APPEND);
-        System.out.println("[sync measurement] " + test + ": " + text);
     }
 }

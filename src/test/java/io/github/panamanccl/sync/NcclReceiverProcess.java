@@ -94,7 +94,7 @@ public final class NcclReceiverProcess {
                 DeviceRoundTrip.copyToHost(tensors, host);
                 String intact = state instanceof ReceiverState.Committed c
                         ? String.valueOf(SyncFixtures.firstMismatch(plan, host, c.version()) == null) : "n/a";
-                ReceiverProcess.say("FAILED version=" + e.version() + " type=" + e.getClass().getSimpleName()
+                ReceiverProcess.say("FAILED version=" + e.version() + " reason=" + e.reason() + " phase=" + e.phase()
                         + " failedRank=" + e.failedRank() + " state=" + state.getClass().getSimpleName()
                         + " intact=" + intact + counters() + " message=" + e.getMessage());
             } catch (ConnectionLostException e) {

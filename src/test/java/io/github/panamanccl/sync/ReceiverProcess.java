@@ -107,7 +107,7 @@ public final class ReceiverProcess {
                 } catch (RuntimeException r) {
                     require = r.getClass().getSimpleName();
                 }
-                say("FAILED version=" + e.version() + " type=" + e.getClass().getSimpleName() + " failedRank="
+                say("FAILED version=" + e.version() + " reason=" + e.reason() + " phase=" + e.phase() + " failedRank="
                         + e.failedRank() + " state=" + state.getClass().getSimpleName() + " intact=" + intact
                         + " requireCommitted=" + require.replace(' ', '_') + " message=" + e.getMessage());
             } catch (ConnectionLostException e) {

@@ -13,6 +13,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.zip.CRC32C;
 
+import org.junit.jupiter.api.function.Executable;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
 /** A mixed-dtype inventory and a deterministic per-version byte pattern, shared by sender and receiver processes. */
 final class SyncFixtures {
     static final String TOKEN = "test-token-\u00e9";
@@ -102,6 +108,28 @@ final class SyncFixtures {
             }
         }
         return crc.getValue();
+    }
+
+    /** A listener that records every refused join as "REASON: message". */
+    static SyncListener recordingRejections(List<String> into) {
+        return new SyncListener() {
+            @Override
+            public void onJoinRejected(String peer, FailureReason reason, String message) {
+                into.add(reason + ": " + message);
+            }
+        };
+    }
+
+    /** The update failure {@code action} throws, checked to be for {@code reason}. */
+    static UpdateFailedException assertFails(FailureReason reason, Executable action) {
+        return assertFailure(reason, assertThrows(UpdateFailedException.class, action));
+    }
+
+    /** {@code thrown} as an update failure, checked to be for {@code reason}. */
+    static UpdateFailedException assertFailure(FailureReason reason, Throwable thrown) {
+        UpdateFailedException e = assertInstanceOf(UpdateFailedException.class, thrown, String.valueOf(thrown));
+        assertEquals(reason, e.reason(), e.toString());
+        return e;
     }
 
     private static long word(long version, int tensor, long index) {

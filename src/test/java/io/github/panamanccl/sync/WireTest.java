@@ -23,14 +23,13 @@ class WireTest {
     @Test
     void every_message_survives_encoding() {
         List<Wire.Message> messages = List.of(
-                new Wire.Hello(1, new byte[] {1, 2}, new byte[32], "engine-0 \u00e9"),
-                new Wire.Welcome(7, "host-tcp", new byte[32], new byte[] {9, 8, 7}),
-                new Wire.Reject(Wire.Reason.WRONG_TOKEN, "no"),
-                new Wire.Group(3, 2, 4, 1000, new byte[] {5}),
-                new Wire.GroupReady(3), new Wire.GroupFailed(3, "x"),
+                new Wire.JoinRequest(2, new byte[] {1, 2}, new byte[32], "engine-0 \u00e9"),
+                new Wire.Welcome(7, "host-tcp", new byte[32], new byte[] {9, 8, 7}), new Wire.Accept(),
+                new Wire.Reject(FailureReason.WRONG_TOKEN, "no"),
+                new Wire.FormGroup(41, 3, 2, 4, 1000, new byte[] {5}), new Wire.GroupReady(41),
                 new Wire.Begin(3, 42, new byte[32], 5000), new Wire.Ready(42), new Wire.Done(42),
-                new Wire.Failed(42, Wire.Reason.CORRUPT_BUCKET, "crc"),
-                new Wire.Abort(42, Wire.Reason.PEER_LOST, 2, "rank 2 died"), new Wire.Ping());
+                new Wire.Failed(42, FailureReason.CORRUPT_BUCKET, "crc"),
+                new Wire.Abort(42, FailureReason.PEER_LOST, 2, "rank 2 died"), new Wire.Heartbeat());
         for (Wire.Message m : messages) {
             Wire.Message back = Wire.decode(Wire.encode(m));
             assertEquals(m.getClass(), back.getClass());
@@ -62,37 +61,38 @@ class WireTest {
         assertEquals("message type 99 is unknown",
                 assertThrows(ProtocolException.class, () -> Wire.decode(new byte[] {99})).getMessage());
 
-        byte[] rootRank = Wire.encode(new Wire.Group(1, 0, 3, 10, new byte[0]));
+        byte[] rootRank = Wire.encode(new Wire.FormGroup(1, 1, 0, 3, 10, new byte[0]));
         assertTrue(assertThrows(ProtocolException.class, () -> Wire.decode(rootRank)).getMessage()
-                .contains("group.rank 0 / group.worldSize 3"));
+                .contains("formGroup.rank 0 / formGroup.worldSize 3"));
 
-        byte[] hello = Wire.encode(new Wire.Hello(1, new byte[Wire.MAX_TOKEN_BYTES + 1], new byte[0], "x"));
+        byte[] hello = Wire.encode(new Wire.JoinRequest(2, new byte[Wire.MAX_TOKEN_BYTES + 1], new byte[0], "x"));
         assertTrue(assertThrows(ProtocolException.class, () -> Wire.decode(hello)).getMessage()
-                .startsWith("hello.token.length is 1025"));
+                .startsWith("joinRequest.token.length is 1025"));
 
-        byte[] badMagic = Wire.encode(new Wire.Hello(1, new byte[1], new byte[0], "x"));
+        byte[] badMagic = Wire.encode(new Wire.JoinRequest(2, new byte[1], new byte[0], "x"));
         badMagic[1] = 0;
         assertTrue(assertThrows(ProtocolException.class, () -> Wire.decode(badMagic)).getMessage()
-                .startsWith("hello.magic"));
+                .startsWith("joinRequest.magic"));
     }
 
     /** Reasons travel as fixed codes, not enum positions: every one round-trips, and the codes never move. */
     @Test
     void reasons_travel_as_fixed_codes_and_an_unknown_code_is_a_protocol_error() {
         java.util.Set<Integer> codes = new java.util.HashSet<>();
-        for (Wire.Reason reason : Wire.Reason.values()) {
+        for (FailureReason reason : FailureReason.values()) {
             assertTrue(codes.add(reason.code()), "code " + reason.code() + " used twice");
             Wire.Failed back = (Wire.Failed) Wire.decode(Wire.encode(new Wire.Failed(1, reason, "")));
             assertEquals(reason, back.reason());
         }
-        assertEquals(1, Wire.Reason.WRONG_TOKEN.code());
-        assertEquals(6, Wire.Reason.DEADLINE.code());
-        assertEquals(13, Wire.Reason.LOCAL_ERROR.code());
-        byte[] reject = Wire.encode(new Wire.Reject(Wire.Reason.DEADLINE, "late"));
+        assertEquals(1, FailureReason.WRONG_TOKEN.code());
+        assertEquals(6, FailureReason.DEADLINE.code());
+        assertEquals(13, FailureReason.LOCAL_ERROR.code());
+        assertEquals(14, FailureReason.BUSY.code());
+        byte[] reject = Wire.encode(new Wire.Reject(FailureReason.DEADLINE, "late"));
         assertEquals(6, reject[1], "the code follows the message type byte");
 
-        for (int unknown : new int[] {0, 14, 255}) {
-            byte[] abort = Wire.encode(new Wire.Abort(9, Wire.Reason.PEER_LOST, 1, "x"));
+        for (int unknown : new int[] {0, 8, 15, 255}) { // 8 is retired
+            byte[] abort = Wire.encode(new Wire.Abort(9, FailureReason.PEER_LOST, 1, "x"));
             abort[1 + 8] = (byte) unknown; // after the type byte and the version
             ProtocolException e = assertThrows(ProtocolException.class, () -> Wire.decode(abort));
             assertEquals("abort.reason " + unknown + " is not a known reason code", e.getMessage());
