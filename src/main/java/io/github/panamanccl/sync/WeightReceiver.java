@@ -22,9 +22,12 @@ import java.util.function.Consumer;
 
 /**
  * The engine side: joins a {@link WeightSender}, learns the plan, and applies updates either by scattering each
- * bucket into destination tensors registered up front ({@link Builder#scatterInto}) or by handing each bucket to
- * the application ({@link Builder#deliverTo}). Allocates only its bucket buffers ({@link CommitMode#IN_PLACE})
- * or one staging area ({@link CommitMode#STAGED}), never a second copy of every tensor besides that.
+ * bucket into destination tensors registered up front ({@link Builder#scatterInto}), by handing each bucket to
+ * the application ({@link Builder#deliverTo}), or, zero-copy, by receiving each bucket straight into plan-layout
+ * storage ({@link Builder#receiveInto(PlanStorage)}, {@link Builder#receiveInto(PlanStorage, PlanStorage)},
+ * {@link Builder#allocateStorage()}). Allocates only its bucket buffers ({@link CommitMode#IN_PLACE}) or one
+ * staging area ({@link CommitMode#STAGED}); into storage, nothing in place, and the second storage to flip to when
+ * staged.
  *
  * <pre>{@code
  * void applyUpdates(Map<String, MemorySegment> weightsByName, String secret, BooleanSupplier running) {
@@ -63,8 +66,8 @@ public final class WeightReceiver implements AutoCloseable {
     }
 
     /**
-     * A new builder; {@code sender}, {@code token} and exactly one of {@code scatterInto}, {@code scatterIntoDevice}
-     * or {@code deliverTo} are required.
+     * A new builder; {@code sender}, {@code token} and exactly one of {@code scatterInto}, {@code scatterIntoDevice},
+     * {@code deliverTo}, {@code receiveInto} or {@code allocateStorage} are required.
      */
     public static Builder builder() {
         return new Builder();

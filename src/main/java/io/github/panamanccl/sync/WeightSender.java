@@ -22,7 +22,9 @@ import java.util.stream.IntStream;
 
 /**
  * The trainer side: owns the plan, listens for receivers, and publishes version after version from the tensors
- * it was given (read at publish time, so the trainer updates them in place between publishes).
+ * it was given (read at publish time, so the trainer updates them in place between publishes): packed into bucket
+ * buffers from tensor maps, or, zero-copy, broadcast straight from plan-layout storage
+ * ({@link Builder#sources(PlanStorage)}).
  *
  * <pre>{@code
  * void publish(List<TensorSpec> specs, Map<String, MemorySegment> tensorsByName, String secret) {
