@@ -32,6 +32,9 @@
  *                                                       one device
  *   void fake_cudart_fail_next(const char *function, int result)
  *                                                       the next call of function returns result
+ *   void fake_cudart_fail_nth(const char *function, long n, int result)
+ *                                                       the n-th call of function from now returns result (n <= 0:
+ *                                                       cancels); one pending failure per function, the last set
  *   void fake_cudart_set_stream_busy(int busy)          1: cudaStreamQuery answers cudaErrorNotReady (600)
  *   long fake_cudart_live_allocations(void)             cudaMalloc/cudaMallocHost blocks not yet freed
  *   int fake_cudart_set_device_count(int count)         devices this process sees (1..64); 0, or -1 if refused
@@ -49,6 +52,7 @@
 
 #include "cuda_runtime_api_subset.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -172,9 +176,9 @@ static int enter(const char *function, cudaError_t *forced) {
   if (index < 0) return 0;
   atomic_fetch_add(&call_counts[index], 1);
   pthread_mutex_lock(&lock);
-  int take = forced_pending[index];
+  /* forced_pending counts down the calls left before the forced one (fail_next: 1, fail_nth: n) */
+  int take = forced_pending[index] > 0 && --forced_pending[index] == 0;
   if (take) {
-    forced_pending[index] = 0;
     *forced = (cudaError_t)forced_result[index];
   }
   pthread_mutex_unlock(&lock);
@@ -218,6 +222,15 @@ void fake_cudart_fail_next(const char *function, int result) {
   if (index < 0) return;
   pthread_mutex_lock(&lock);
   forced_pending[index] = 1;
+  forced_result[index] = result;
+  pthread_mutex_unlock(&lock);
+}
+
+void fake_cudart_fail_nth(const char *function, long n, int result) {
+  int index = function_index(function);
+  if (index < 0) return;
+  pthread_mutex_lock(&lock);
+  forced_pending[index] = n > 0 && n <= INT_MAX ? (int)n : 0;
   forced_result[index] = result;
   pthread_mutex_unlock(&lock);
 }

@@ -52,6 +52,9 @@
  *                                                      for the stall limit, version and receive pause
  *   void fake_nccl_fail_next(const char *function, int result)
  *                                                      the next call of function returns result
+ *   void fake_nccl_fail_nth(const char *function, long n, int result)
+ *                                                      the n-th call of function from now returns result (n <= 0:
+ *                                                      cancels); one pending failure per function, the last set
  *   void fake_nccl_set_hang(int hang)                  1: non-blocking comms stay ncclInProgress
  *   long long fake_nccl_last_config(const char *field) a field of the last ncclConfig_t read
  *   long fake_nccl_live_comms(void)                    communicators created and not destroyed/aborted
@@ -248,9 +251,9 @@ static int enter(const char *function, ncclResult_t *forced) {
   if (index < 0) return 0;
   atomic_fetch_add(&call_counts[index], 1);
   pthread_mutex_lock(&lock);
-  int take = forced_pending[index];
+  /* forced_pending counts down the calls left before the forced one (fail_next: 1, fail_nth: n) */
+  int take = forced_pending[index] > 0 && --forced_pending[index] == 0;
   if (take) {
-    forced_pending[index] = 0;
     *forced = (ncclResult_t)forced_result[index];
     snprintf(last_error, sizeof last_error, "fake_nccl: forced failure of %s with result %d", function,
              forced_result[index]);
@@ -314,6 +317,15 @@ void fake_nccl_fail_next(const char *function, int result) {
   if (index < 0) return;
   pthread_mutex_lock(&lock);
   forced_pending[index] = 1;
+  forced_result[index] = result;
+  pthread_mutex_unlock(&lock);
+}
+
+void fake_nccl_fail_nth(const char *function, long n, int result) {
+  int index = function_index(function);
+  if (index < 0) return;
+  pthread_mutex_lock(&lock);
+  forced_pending[index] = n > 0 && n <= INT_MAX ? (int)n : 0;
   forced_result[index] = result;
   pthread_mutex_unlock(&lock);
 }

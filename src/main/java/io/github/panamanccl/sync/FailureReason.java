@@ -22,7 +22,10 @@ public enum FailureReason {
     PEER_LOST(7),
     /** A bucket arrived with a wrong header, length or checksum. */
     CORRUPT_BUCKET(9),
-    /** The application failed while the bucket was applied (a {@link BucketConsumer} threw). */
+    /**
+     * The application failed its part: a {@link BucketConsumer} threw while a bucket was applied, or readers of
+     * {@link StagedWeights} kept the storage an update must overwrite.
+     */
     APPLICATION_ERROR(10),
     /** A rank could not join the transport group. */
     GROUP_FAILED(11),
@@ -65,7 +68,8 @@ public enum FailureReason {
             case DEADLINE -> "Give the update a longer deadline, or find the rank that is slow or missing.";
             case PEER_LOST -> "The next publish forms a new group with the receivers connected then.";
             case CORRUPT_BUCKET -> "Check the network path; the next publish sends every bucket again.";
-            case APPLICATION_ERROR -> "Fix the bucket consumer; the next update starts from its first bucket.";
+            case APPLICATION_ERROR -> "Fix the bucket consumer, or close staged-weight leases sooner; the next update "
+                    + "starts from its first bucket.";
             case GROUP_FAILED -> "See the failing rank's cause (network, NCCL or device setup).";
             case STALE -> "The next publish forms a new group; nothing to do unless it repeats.";
             case LOCAL_ERROR -> "See the cause on the failing rank (its device or runtime).";

@@ -120,6 +120,7 @@ final class ReceiverUpdates<G extends Transport.Group> implements AutoCloseable 
             }
             G g = group;
             attempt.attach(g::abort);
+            pipeline.prepare(g, readersDeadline(work.deadline()), attempt::throwIfFailed);
             toSender.accept(new Wire.Ready(version));
             attempt.advance(UpdatePhase.TRANSFER);
             long callsBefore = g.collectiveCalls();
@@ -130,6 +131,7 @@ final class ReceiverUpdates<G extends Transport.Group> implements AutoCloseable 
             if (!attempt.succeed()) {
                 attempt.throwIfFailed(); // never commit an update the sender aborted meanwhile
             }
+            pipeline.committed(version);
             state = new ReceiverState.Committed(version);
             toSender.accept(new Wire.Done(version));
             UpdateReport report = new UpdateReport(version, rank, transport.name(), plan.totalBucketBytes(),
@@ -140,6 +142,16 @@ final class ReceiverUpdates<G extends Transport.Group> implements AutoCloseable 
         } catch (Exception e) {
             throw failed(attempt, e, rank, work.deadline());
         }
+    }
+
+    /**
+     * How long the application's readers may keep the memory an update writes: half the time left before the
+     * sender's deadline (this receiver's, less the grace), so that a receiver whose readers hold on fails with that
+     * cause, and the sender hears it, before the sender's own deadline fails the update for everyone.
+     */
+    private static long readersDeadline(long deadlineNanos) {
+        long now = System.nanoTime();
+        return now + Math.max(0, deadlineNanos - ReceiverControl.DEADLINE_GRACE_NANOS - now) / 2;
     }
 
     /**

@@ -39,7 +39,7 @@ final class SenderUpdate {
     private final Set<Member> done = new HashSet<>();
     /** The receivers were sent ABORT. */
     private boolean told;
-    /** The data plane's peer failure that names no rank, held until {@link #unnamedUntil} for one that does. */
+    /** The data plane's lost peer, held until {@link #unnamedUntil} for the control plane's word on it. */
     private Failure unnamed;
     private long unnamedUntil;
 
@@ -185,13 +185,15 @@ final class SenderUpdate {
     }
 
     /**
-     * The publishing thread's data plane failed with {@code f}. A peer failure that names no rank (a killed or
-     * aborted peer is ncclRemoteError on every rank) is usually followed within a few ms by the control plane's word
-     * that names the rank: the receiver's FAILED, or its lost connection. So it fails the update only if no such word
-     * came within {@link #UNNAMED_PEER_WAIT_NANOS} (or by the deadline); any failure before that stands instead.
+     * The publishing thread's data plane failed with {@code f}. A lost peer is usually followed within a few ms by
+     * the control plane's word that says why: the receiver's FAILED with its own reason (a receiver that failed
+     * closes its data connection: a broken pipe here), or its lost connection; and it names the rank where the data
+     * plane cannot (a killed or aborted peer is ncclRemoteError on every rank). So a lost peer fails the update only
+     * if no such word came within {@link #UNNAMED_PEER_WAIT_NANOS} (or by the deadline); any failure before that
+     * stands instead.
      */
     void dataPlaneFailed(Failure f, long now) {
-        if (f.reason() != FailureReason.PEER_LOST || f.rank() != UpdateFailedException.UNKNOWN_RANK) {
+        if (f.reason() != FailureReason.PEER_LOST) {
             fail(f, now);
         } else if (unnamed == null) {
             unnamed = f;

@@ -2,7 +2,10 @@ package io.github.panamanccl.sync;
 
 import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.bucket.BucketPlan;
+import io.github.panamanccl.bucket.DevicePlanStorage;
+import io.github.panamanccl.bucket.HostPlanStorage;
 import io.github.panamanccl.bucket.PlanFormatException;
+import io.github.panamanccl.bucket.PlanStorage;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -11,6 +14,7 @@ import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -18,9 +22,12 @@ import java.util.function.Consumer;
 
 /**
  * The engine side: joins a {@link WeightSender}, learns the plan, and applies updates either by scattering each
- * bucket into destination tensors registered up front ({@link Builder#scatterInto}) or by handing each bucket to
- * the application ({@link Builder#deliverTo}). Allocates only its bucket buffers ({@link CommitMode#IN_PLACE})
- * or one staging area ({@link CommitMode#STAGED}), never a second copy of every tensor besides that.
+ * bucket into destination tensors registered up front ({@link Builder#scatterInto}), by handing each bucket to
+ * the application ({@link Builder#deliverTo}), or, zero-copy, by receiving each bucket straight into plan-layout
+ * storage ({@link Builder#receiveInto(PlanStorage)}, {@link Builder#receiveInto(PlanStorage, PlanStorage)},
+ * {@link Builder#allocateStorage()}). Allocates only its bucket buffers ({@link CommitMode#IN_PLACE}) or one
+ * staging area ({@link CommitMode#STAGED}); into storage, nothing in place, and the second storage to flip to when
+ * staged.
  *
  * <pre>{@code
  * void applyUpdates(Map<String, MemorySegment> weightsByName, String secret, BooleanSupplier running) {
@@ -44,19 +51,23 @@ public final class WeightReceiver implements AutoCloseable {
     private final ReceiverControl control;
     private final ReceiverUpdates<?> updates;
     private final BucketPlan plan;
+    /** Where the updates land in the storage modes (what the application reads them through); null otherwise. */
+    private final StorageTarget<?> storage;
     private final Object updateLock = new Object();
     private volatile boolean closed;
 
-    private WeightReceiver(ControlLoop loop, ReceiverControl control, ReceiverUpdates<?> updates, BucketPlan plan) {
+    private WeightReceiver(ControlLoop loop, ReceiverControl control, ReceiverUpdates<?> updates, BucketPlan plan,
+            StorageTarget<?> storage) {
         this.loop = loop;
         this.control = control;
         this.updates = updates;
         this.plan = plan;
+        this.storage = storage;
     }
 
     /**
-     * A new builder; {@code sender}, {@code token} and exactly one of {@code scatterInto}, {@code scatterIntoDevice}
-     * or {@code deliverTo} are required.
+     * A new builder; {@code sender}, {@code token} and exactly one of {@code scatterInto}, {@code scatterIntoDevice},
+     * {@code deliverTo}, {@code receiveInto} or {@code allocateStorage} are required.
      */
     public static Builder builder() {
         return new Builder();
@@ -72,9 +83,53 @@ public final class WeightReceiver implements AutoCloseable {
         return updates.state();
     }
 
-    /** Bytes held for bucket buffers or staging (host or device memory, by transport). */
+    /**
+     * Bytes held for bucket buffers or staging (host or device memory, by transport); in the storage modes what is
+     * held besides one copy of the weights: 0 in place, one storage when flipping.
+     */
     public long bufferBytes() {
         return updates.bufferBytes();
+    }
+
+    /**
+     * The storage {@link CommitMode#IN_PLACE} receives into ({@link Builder#receiveInto(PlanStorage)}, or the one
+     * {@link Builder#allocateStorage()} allocated from the plan): the live weights, written by every update, torn
+     * when one fails ({@link #state()}).
+     *
+     * @param kind {@code DevicePlanStorage.class} (NCCL) or {@code HostPlanStorage.class} (host transport)
+     * @throws IllegalStateException this receiver does not receive in place into storage, or not of that kind
+     */
+    public <S extends PlanStorage<?>> S storage(Class<S> kind) {
+        if (!(storage instanceof StorageTarget.InPlace<?> inPlace) || !kind.isInstance(inPlace.storage())) {
+            throw new IllegalStateException("this receiver holds no " + kind.getSimpleName() + " it receives into in "
+                    + "place (it " + storageDescription() + ")");
+        }
+        return kind.cast(inPlace.storage());
+    }
+
+    /**
+     * The weights {@link CommitMode#STAGED} flips between ({@link Builder#receiveInto(PlanStorage, PlanStorage)}, or
+     * {@link Builder#allocateStorage()}): read them through its leases.
+     *
+     * @param kind {@code DevicePlanStorage.class} (NCCL) or {@code HostPlanStorage.class} (host transport)
+     * @throws IllegalStateException this receiver does not flip between storages, or not of that kind
+     */
+    @SuppressWarnings("unchecked") // the storages' class is checked
+    public <S extends PlanStorage<?>> StagedWeights<S> stagedWeights(Class<S> kind) {
+        if (!(storage instanceof StorageTarget.Flip<?> flip) || !kind.isInstance(flip.weights().storage(0))) {
+            throw new IllegalStateException("this receiver holds no staged weights in " + kind.getSimpleName()
+                    + " (it " + storageDescription() + ")");
+        }
+        return (StagedWeights<S>) flip.weights();
+    }
+
+    private String storageDescription() {
+        return switch (storage) {
+            case null -> "scatters into or delivers to the application's tensors";
+            case StorageTarget.InPlace<?> inPlace -> "receives in place into " + inPlace.storage();
+            case StorageTarget.Flip<?> flip -> "flips between two " + flip.weights().storage(0).getClass().getSimpleName()
+                    + "s";
+        };
     }
 
     /**
@@ -142,6 +197,8 @@ public final class WeightReceiver implements AutoCloseable {
         private Map<String, MemorySegment> destinations;
         private Map<String, DeviceMemory> deviceDestinations;
         private BucketConsumer consumer;
+        /** The storage modes: the storages given (empty: allocated from the plan); null otherwise. */
+        private List<PlanStorage<?>> storages;
 
         private Builder() {
         }
@@ -208,6 +265,47 @@ public final class WeightReceiver implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Zero-copy, {@link CommitMode#IN_PLACE}: each broadcast lands straight in {@code storage}, the application's
+         * live weights (no bucket buffers, no scatter); a failed update leaves them {@link ReceiverState.Torn}. The
+         * storage must be laid out by the sender's plan (checked at join: a receiver on another plan declines it,
+         * {@link FailureReason#PLAN_MISMATCH}); a {@link DevicePlanStorage} needs {@link Transport#nccl} on its device,
+         * a {@link HostPlanStorage} the host transport. It stays the application's: close it after the receiver.
+         */
+        public Builder receiveInto(PlanStorage<?> storage) {
+            return storages(List.of(storage));
+        }
+
+        /**
+         * Zero-copy, {@link CommitMode#STAGED} as a flip: each update is broadcast straight into whichever of the two
+         * storages nobody reads, and its commit switches which one {@link WeightReceiver#stagedWeights} hands out:
+         * readers see one version or the other, never a mix, and a failed update leaves the committed one untouched.
+         * Memory: twice the weights. Checked like {@link #receiveInto(PlanStorage)}; both stay the application's.
+         */
+        public Builder receiveInto(PlanStorage<?> first, PlanStorage<?> second) {
+            return storages(List.of(first, second));
+        }
+
+        /**
+         * Zero-copy into storage the receiver allocates from the plan it receives at join, for a receiver that does
+         * not know the inventory in advance: one storage received into {@link CommitMode#IN_PLACE}
+         * ({@link WeightReceiver#storage}), two flipped between when {@link CommitMode#STAGED}
+         * ({@link WeightReceiver#stagedWeights}). Device memory on the NCCL transport's device
+         * ({@link DevicePlanStorage}), else arena memory ({@link HostPlanStorage}), in one segment for all buckets,
+         * zeroed; freed when the receiver closes.
+         */
+        public Builder allocateStorage() {
+            return storages(List.of());
+        }
+
+        private Builder storages(List<PlanStorage<?>> given) {
+            this.storages = given;
+            this.destinations = null;
+            this.deviceDestinations = null;
+            this.consumer = null;
+            return this;
+        }
+
         /** Must be the sender's transport (checked at join); default {@link Transport#hostTcp()}. */
         public Builder transport(Transport transport) {
             options = options.withTransport(transport);
@@ -251,11 +349,15 @@ public final class WeightReceiver implements AutoCloseable {
                 throw new IllegalStateException("sender(host, port) is required");
             }
             byte[] token = options.requireToken();
-            if ((destinations != null ? 1 : 0) + (consumer != null ? 1 : 0) + (deviceDestinations != null ? 1 : 0) != 1) {
-                throw new IllegalStateException("exactly one of scatterInto, scatterIntoDevice or deliverTo is required");
+            if ((destinations != null ? 1 : 0) + (consumer != null ? 1 : 0) + (deviceDestinations != null ? 1 : 0)
+                    + (storages != null ? 1 : 0) != 1) {
+                throw new IllegalStateException("exactly one of scatterInto, scatterIntoDevice, deliverTo, receiveInto "
+                        + "or allocateStorage is required");
             }
             boolean device = options.transport() instanceof NcclTransport;
-            if (device != (deviceDestinations != null)) {
+            if (storages != null) {
+                StorageSync.checkReceiverStorage(storages, mode, options.transport());
+            } else if (device != (deviceDestinations != null)) {
                 throw new IllegalStateException(device ? "the nccl transport needs scatterIntoDevice(...) (delivered "
                         + "mode is host-only)" : "device destinations need the nccl transport");
             }
@@ -277,9 +379,12 @@ public final class WeightReceiver implements AutoCloseable {
             }
             try {
                 BucketPlan plan = control.awaitPlan();
-                ReceiverUpdates<?> updates = updatesFor(plan, address, message -> loop.post(() -> control.send(message)));
+                Consumer<Wire.Message> toSender = message -> loop.post(() -> control.send(message));
+                StorageSync.Receiving receiving = storages == null ? null : StorageSync.receiver(plan, mode, storages,
+                        options.transport(), address, options.listener(), toSender);
+                ReceiverUpdates<?> updates = receiving != null ? receiving.updates() : updatesFor(plan, address, toSender);
                 loop.post(() -> control.send(new Wire.Accept()));
-                return new WeightReceiver(loop, control, updates, plan);
+                return new WeightReceiver(loop, control, updates, plan, receiving == null ? null : receiving.target());
             } catch (RuntimeException e) {
                 // Declines the plan, so the sender frees the place at once and knows why (a no-op when the sender
                 // refused, or the connection ended).

@@ -3,7 +3,10 @@ package io.github.panamanccl.sync;
 import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.BucketPlanner;
+import io.github.panamanccl.bucket.DevicePlanStorage;
+import io.github.panamanccl.bucket.HostPlanStorage;
 import io.github.panamanccl.bucket.PlanCodec;
+import io.github.panamanccl.bucket.PlanStorage;
 import io.github.panamanccl.bucket.TensorSpec;
 
 import java.io.IOException;
@@ -19,7 +22,9 @@ import java.util.stream.IntStream;
 
 /**
  * The trainer side: owns the plan, listens for receivers, and publishes version after version from the tensors
- * it was given (read at publish time, so the trainer updates them in place between publishes).
+ * it was given (read at publish time, so the trainer updates them in place between publishes): packed into bucket
+ * buffers from tensor maps, or, zero-copy, broadcast straight from plan-layout storage
+ * ({@link Builder#sources(PlanStorage)}).
  *
  * <pre>{@code
  * void publish(List<TensorSpec> specs, Map<String, MemorySegment> tensorsByName, String secret) {
@@ -71,7 +76,10 @@ public final class WeightSender implements AutoCloseable {
         }
     }
 
-    /** A new builder; {@code plan}/{@code inventory}, {@code hostSources}, {@code receivers} and {@code token} are required. */
+    /**
+     * A new builder; {@code receivers}, {@code token} and either {@code plan}/{@code inventory} with
+     * {@code hostSources}/{@code deviceSources}, or {@code sources(PlanStorage)}, are required.
+     */
     public static Builder builder() {
         return new Builder();
     }
@@ -163,6 +171,7 @@ public final class WeightSender implements AutoCloseable {
         private long bucketCapBytes;
         private Map<String, MemorySegment> hostSources;
         private Map<String, DeviceMemory> deviceSources;
+        private PlanStorage<?> storage;
         private int receivers;
         private InetAddress bindAddress = InetAddress.getLoopbackAddress();
         private int port;
@@ -198,6 +207,21 @@ public final class WeightSender implements AutoCloseable {
         public Builder deviceSources(Map<String, DeviceMemory> sources) {
             this.deviceSources = Map.copyOf(sources);
             this.hostSources = null;
+            return this;
+        }
+
+        /**
+         * Zero-copy: the weights live in plan-layout storage, and each bucket is broadcast straight from it (no pack,
+         * no bucket buffers). The storage carries the plan: use it instead of {@link #plan}/{@link #inventory} and the
+         * tensor maps. A {@link DevicePlanStorage} needs {@link Transport#nccl} on its device, a
+         * {@link HostPlanStorage} the host transport. The broadcasts read the live weights: finish writing them
+         * before {@code publish} (device: the writing stream synchronized) and write again only once it returned.
+         * The storage stays the application's: close it after the sender.
+         */
+        public Builder sources(PlanStorage<?> storage) {
+            this.storage = Objects.requireNonNull(storage, "storage");
+            this.hostSources = null;
+            this.deviceSources = null;
             return this;
         }
 
@@ -262,6 +286,9 @@ public final class WeightSender implements AutoCloseable {
                 throw new IllegalStateException("receivers(...) is required");
             }
             options.requireToken();
+            if (storage != null) {
+                return startFromStorage();
+            }
             if ((plan == null) == (inventory == null)) {
                 throw new IllegalStateException("exactly one of plan(...) or inventory(...) is required");
             }
@@ -282,6 +309,19 @@ public final class WeightSender implements AutoCloseable {
                             Tensors.resolve(resolved, hostSources, "source")), bindAddress, receivers + 1);
                 }
             };
+            return start(resolved, publisher);
+        }
+
+        private WeightSender startFromStorage() {
+            if (plan != null || inventory != null || hostSources != null || deviceSources != null) {
+                throw new IllegalStateException("sources(PlanStorage) carries the plan and the tensors: drop plan(...), "
+                        + "inventory(...), hostSources(...) and deviceSources(...)");
+            }
+            return start(storage.plan(), StorageSync.publisher(storage, options.transport(), bindAddress,
+                    receivers + 1));
+        }
+
+        private WeightSender start(BucketPlan resolved, Publisher<?> publisher) {
             try {
                 return new WeightSender(this, resolved, publisher);
             } catch (IOException e) {

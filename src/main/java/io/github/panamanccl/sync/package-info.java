@@ -46,6 +46,18 @@
  * Delivered mode ({@link io.github.panamanccl.sync.BucketConsumer}) hands validated host buckets to the application
  * instead of scattering.
  *
+ * <h2>Zero-copy</h2>
+ * When the weights live in plan-layout storage ({@link io.github.panamanccl.bucket.PlanStorage}), a bucket is a
+ * range of the weights: the sender ({@code sources(PlanStorage)}) broadcasts each bucket straight from them and a
+ * receiver lands it straight in them, with no packer, no bucket buffers and no scatter. Over NCCL every bucket's
+ * broadcast is enqueued back to back on the group's stream and waited for once (progress is timed on the device
+ * afterwards). In place ({@code receiveInto(storage)}) the update writes the live weights and a failure tears them;
+ * staged ({@code receiveInto(a, b)}) it lands in whichever of two storages nobody reads and the commit, published
+ * only after the update settled as a success, flips which one {@link io.github.panamanccl.sync.StagedWeights} leases
+ * out; before READY the receiver waits for the leases of the storage it will overwrite to close (GPU readers' events
+ * on its stream), at most half the update's time. {@code allocateStorage()} allocates the storage from the plan the
+ * receiver joins with.
+ *
  * <h2>Deadlines and failure</h2>
  * Every update has a deadline, and the sender alone decides that it is late: it announces the time left rounded up,
  * and a receiver adds a grace of one second, failing on its own only when the sender has gone silent that long past

@@ -467,6 +467,7 @@ class SenderControlTest {
         Announced a = inPhase(UpdatePhase.TRANSFER);
         control.dataPlaneFailed(a.attempt(), new Failure(FailureReason.PEER_LOST, 2, null, "broken pipe to rank 2",
                 null));
+        pass(Duration.ofNanos(SenderUpdate.UNNAMED_PEER_WAIT_NANOS), a.first(), a.second());
         assertEquals(FailureReason.PEER_LOST, a.attempt().failure().reason());
         assertEquals("broken pipe to rank 2", a.first().takeOne(Wire.Abort.class).message());
         a.second().take();
@@ -494,6 +495,24 @@ class SenderControlTest {
         assertEquals(List.of(named, 2, UpdatePhase.TRANSFER), List.of(f.reason(), f.rank(), f.phase()), f.message());
         Wire.Abort abort = a.first().takeOne(Wire.Abort.class);
         assertEquals(List.of(named, 2), List.of(abort.reason(), abort.failedRank()));
+    }
+
+    /**
+     * A receiver that fails closes its data connection, so the sender's write to it breaks a moment before its FAILED
+     * arrives: the update fails with the receiver's own reason, not as a lost peer.
+     */
+    @Test
+    void a_broken_pipe_to_a_receiver_that_reports_its_failure_fails_the_update_with_its_reason() {
+        Announced a = inPhase(UpdatePhase.TRANSFER);
+        control.dataPlaneFailed(a.attempt(), new Failure(FailureReason.PEER_LOST, 2, null, "broken pipe to rank 2",
+                null));
+        pass(Duration.ofMillis(5), a.first(), a.second());
+        assertNull(a.attempt().failure(), "held for the receiver's word");
+        control.onFrame(a.second(), new Wire.Failed(a.attempt().version(), FailureReason.APPLICATION_ERROR,
+                "listener threw"));
+        Failure f = a.attempt().failure();
+        assertEquals(List.of(FailureReason.APPLICATION_ERROR, 2), List.of(f.reason(), f.rank()), f.message());
+        assertEquals(FailureReason.APPLICATION_ERROR, a.first().takeOne(Wire.Abort.class).reason());
     }
 
     @Test

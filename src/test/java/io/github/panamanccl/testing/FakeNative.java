@@ -106,6 +106,17 @@ public final class FakeNative {
         }
     }
 
+    /**
+     * The {@code n}-th call of {@code function} from now (1 = the next) returns {@code result} and sets the
+     * last-error text; {@code n <= 0} cancels a pending failure. One pending failure per function: the last one set.
+     */
+    public static void ncclFailNth(String function, long n, int result) {
+        ncclCallCount(function); // rejects names the fake does not know
+        try (Arena arena = Arena.ofConfined()) {
+            invoke(Nccl.FAIL_NTH, arena.allocateFrom(function), n, result);
+        }
+    }
+
     /** While true, non-blocking communicators stay ncclInProgress (to test deadlines). */
     public static void ncclSetHang(boolean hang) {
         invoke(Nccl.SET_HANG, hang ? 1 : 0);
@@ -187,6 +198,17 @@ public final class FakeNative {
         }
     }
 
+    /**
+     * The {@code n}-th call of {@code function} from now (1 = the next) returns {@code result}; {@code n <= 0}
+     * cancels a pending failure. One pending failure per function: the last one set.
+     */
+    public static void cudartFailNth(String function, long n, int result) {
+        cudartCallCount(function);
+        try (Arena arena = Arena.ofConfined()) {
+            invoke(Cudart.FAIL_NTH, arena.allocateFrom(function), n, result);
+        }
+    }
+
     /** While true, cudaStreamQuery answers cudaErrorNotReady (600). */
     public static void cudartSetStreamBusy(boolean busy) {
         invoke(Cudart.SET_STREAM_BUSY, busy ? 1 : 0);
@@ -237,6 +259,8 @@ public final class FakeNative {
         static final MethodHandle CALL_COUNT = bind(LOOKUP, "fake_nccl_call_count", FunctionDescriptor.of(JAVA_LONG, ADDRESS));
         static final MethodHandle RESET = bind(LOOKUP, "fake_nccl_reset", FunctionDescriptor.ofVoid());
         static final MethodHandle FAIL_NEXT = bind(LOOKUP, "fake_nccl_fail_next", FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT));
+        static final MethodHandle FAIL_NTH = bind(LOOKUP, "fake_nccl_fail_nth",
+                FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_INT));
         static final MethodHandle SET_HANG = bind(LOOKUP, "fake_nccl_set_hang", FunctionDescriptor.ofVoid(JAVA_INT));
         static final MethodHandle LAST_CONFIG = bind(LOOKUP, "fake_nccl_last_config", FunctionDescriptor.of(JAVA_LONG, ADDRESS));
         static final MethodHandle LIVE_COMMS = bind(LOOKUP, "fake_nccl_live_comms", FunctionDescriptor.of(JAVA_LONG));
@@ -257,6 +281,8 @@ public final class FakeNative {
         static final MethodHandle CALL_COUNT = bind(LOOKUP, "fake_cudart_call_count", FunctionDescriptor.of(JAVA_LONG, ADDRESS));
         static final MethodHandle RESET = bind(LOOKUP, "fake_cudart_reset", FunctionDescriptor.ofVoid());
         static final MethodHandle FAIL_NEXT = bind(LOOKUP, "fake_cudart_fail_next", FunctionDescriptor.ofVoid(ADDRESS, JAVA_INT));
+        static final MethodHandle FAIL_NTH = bind(LOOKUP, "fake_cudart_fail_nth",
+                FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG, JAVA_INT));
         static final MethodHandle SET_STREAM_BUSY = bind(LOOKUP, "fake_cudart_set_stream_busy", FunctionDescriptor.ofVoid(JAVA_INT));
         static final MethodHandle LIVE_ALLOCATIONS = bind(LOOKUP, "fake_cudart_live_allocations", FunctionDescriptor.of(JAVA_LONG));
         static final MethodHandle SET_DEVICE_COUNT = bind(LOOKUP, "fake_cudart_set_device_count",

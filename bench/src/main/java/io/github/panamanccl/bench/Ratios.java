@@ -48,6 +48,18 @@ final class Ratios {
                 "one cudaMemcpyBatchAsync vs per-tensor cudaMemcpyAsync (per-tensor time / batched)", "> 1").forEach(ratios::add);
         ratio(results, "GpuPackBenchmark", "deviceToDeviceMemcpy", "batchedMemcpy",
                 "batched pack speed vs one cudaMemcpy D2D of the same bytes (memcpy time / ours)", "").forEach(ratios::add);
+        ratio(results, "HostZeroCopySyncBenchmark", "zeroCopyInPlace", "packScatterInPlace",
+                "host sync, zero-copy in place vs pack and scatter in place (zero-copy time / packing)", "< 1").forEach(ratios::add);
+        ratio(results, "HostZeroCopySyncBenchmark", "zeroCopyFlip", "packScatterStaged",
+                "host sync, zero-copy flip vs pack and staged scatter (zero-copy time / packing)", "< 1").forEach(ratios::add);
+        ratio(results, "GpuZeroCopySyncBenchmark", "zeroCopyInPlace", "broadcastAlone",
+                "zero-copy sync vs the broadcast alone (sync time / broadcasts)", "<= 1.10").forEach(ratios::add);
+        ratio(results, "GpuZeroCopySyncBenchmark", "zeroCopyFlip", "broadcastAlone",
+                "zero-copy flip sync vs the broadcast alone (sync time / broadcasts)", "").forEach(ratios::add);
+        ratio(results, "GpuZeroCopySyncBenchmark", "packScatter", "zeroCopyInPlace",
+                "pack and scatter vs zero-copy sync (packing time / zero-copy)", "> 1").forEach(ratios::add);
+        ratio(results, "GpuZeroCopySyncBenchmark", "zeroCopyInPlace", "deviceToDeviceCopy",
+                "zero-copy sync vs one D2D copy of the same bytes (sync time / copy)", "").forEach(ratios::add);
         return List.copyOf(ratios);
     }
 

@@ -47,4 +47,15 @@ class BenchMainTest {
 
         assertTrue(refused.getMessage().startsWith("GPU benchmark skipped: "), refused.getMessage());
     }
+
+    @Test
+    void theZeroCopySyncGpuBenchmarkRefusesToStartWithoutAGpuAndSaysWhy() {
+        assumeTrue(Cuda.probeDevices().count() == 0, "this machine has a GPU");
+
+        for (String method : List.of("zeroCopyInPlace", "broadcastAlone", "deviceToDeviceCopy")) {
+            IllegalStateException refused = assertThrows(IllegalStateException.class,
+                    () -> new GpuZeroCopySyncBenchmark().setUp(method));
+            assertTrue(refused.getMessage().startsWith("GPU benchmark skipped: "), refused.getMessage());
+        }
+    }
 }
