@@ -3,11 +3,16 @@
  * through the headers this file is compiled against:
  *   -DABI_HEADERS_REAL  the vendor headers of the machine (<nccl.h>, <cuda_runtime_api.h>);
  *   otherwise           our own declarations (native-headers/nccl_api.h, cuda_runtime_api_subset.h).
- * run.sh builds it both ways and compares the two outputs key by key, so the list of keys below
- * is the whole contract and both builds print exactly the same keys.
+ * Both builds print exactly the same keys, so the list below is the whole contract.
  * -DABI_WITH_NCCL / -DABI_WITH_CUDA select the halves (a machine may have only one real header).
  * A key whose field or constant is missing from an older real header prints "absent".
- * "info." keys are reported, never compared.
+ *
+ * Given a file (the output of the build against our declarations) as its argument, the program
+ * compares instead of printing: one line per key, MATCH, ABSENT (the real header is older:
+ * reported, not failed), MISMATCH (the values differ, or a key is in one output only), "info."
+ * keys printed as they are, then "TOTAL matched=N absent=N mismatched=N"; the exit status is 1
+ * when anything mismatched, 2 when the file cannot be read. run.sh builds it both ways and runs
+ * the real build on the output of ours.
  *
  * -DABI_CHECK_SIGNATURES turns the file into a compile-only check instead: every function we
  * declare is assigned to a pointer of the type we bind, so a prototype that differs in the
@@ -16,6 +21,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #ifdef ABI_HEADERS_REAL
 #  ifdef ABI_WITH_NCCL
@@ -37,8 +43,8 @@
 #  endif
 #endif
 
-#define PRINT_INT(key, value) printf("%s=%lld\n", (key), (long long) (value))
-#define PRINT_ABSENT(key) printf("%s=absent\n", (key))
+#define PRINT_INT(key, value) emit_int((key), (long long) (value))
+#define PRINT_ABSENT(key) emit((key), "absent")
 #define ENUM_VALUE(prefix, name) PRINT_INT(prefix "." #name, name)
 #define SIZE_OF(prefix, type) PRINT_INT(prefix "." #type ".sizeof", sizeof(type))
 #define OFFSET_OF(prefix, type, field) PRINT_INT(prefix "." #type ".offsetof." #field, offsetof(type, field))
@@ -48,6 +54,78 @@
   PRINT_INT(prefix "." #tag ".offsetof." #field, offsetof(struct tag, field))
 
 #ifndef ABI_CHECK_SIGNATURES
+
+/* ---- printing, or comparing with the expected output (our declarations' values) ---- */
+
+#define MAX_KEYS 512
+static struct expected {
+  char key[128];
+  char value[64];
+  int seen;
+} expected[MAX_KEYS];
+static int expected_count = -1; /* -1: print, no comparison */
+static int matched, absent, mismatched;
+
+static int load_expected(const char *path) {
+  FILE *file = fopen(path, "r");
+  if (file == NULL) return -1;
+  char line[256];
+  expected_count = 0;
+  while (fgets(line, sizeof line, file) != NULL && expected_count < MAX_KEYS) {
+    line[strcspn(line, "\n")] = '\0';
+    char *equals = strchr(line, '=');
+    if (equals == NULL || strncmp(line, "info.", 5) == 0) continue;
+    *equals = '\0';
+    struct expected *e = &expected[expected_count++];
+    snprintf(e->key, sizeof e->key, "%.127s", line);
+    snprintf(e->value, sizeof e->value, "%.63s", equals + 1);
+  }
+  fclose(file);
+  return 0;
+}
+
+static void emit(const char *key, const char *value) {
+  if (expected_count < 0 || strncmp(key, "info.", 5) == 0) {
+    printf("%s=%s\n", key, value);
+    return;
+  }
+  for (int i = 0; i < expected_count; i++) {
+    struct expected *e = &expected[i];
+    if (strcmp(e->key, key) != 0) continue;
+    e->seen = 1;
+    if (strcmp(e->value, value) == 0) {
+      printf("MATCH %s=%s\n", key, value);
+      matched++;
+    } else if (strcmp(value, "absent") == 0) {
+      printf("ABSENT %s (ours %s; the real header is older)\n", key, e->value);
+      absent++;
+    } else {
+      printf("MISMATCH %s ours=%s real=%s\n", key, e->value, value);
+      mismatched++;
+    }
+    return;
+  }
+  printf("MISMATCH %s ours=(no such key) real=%s\n", key, value);
+  mismatched++;
+}
+
+static void emit_int(const char *key, long long value) {
+  char text[32];
+  snprintf(text, sizeof text, "%lld", value);
+  emit(key, text);
+}
+
+/* The expected keys this build never printed; the totals; the exit status. */
+static int finish_comparison(void) {
+  for (int i = 0; i < expected_count; i++) {
+    if (!expected[i].seen) {
+      printf("MISMATCH %s ours=%s real=(no such key)\n", expected[i].key, expected[i].value);
+      mismatched++;
+    }
+  }
+  printf("TOTAL matched=%d absent=%d mismatched=%d\n", matched, absent, mismatched);
+  return mismatched > 0;
+}
 
 #ifdef ABI_WITH_NCCL
 static void print_nccl(void) {
@@ -273,14 +351,22 @@ static void print_cuda(void) {
 }
 #endif /* ABI_WITH_CUDA */
 
-int main(void) {
+int main(int argc, char **argv) {
+  if (argc > 2) {
+    fprintf(stderr, "usage: %s [expected key=value file]\n", argv[0]);
+    return 2;
+  }
+  if (argc == 2 && load_expected(argv[1]) != 0) {
+    fprintf(stderr, "%s: cannot read %s\n", argv[0], argv[1]);
+    return 2;
+  }
 #ifdef ABI_WITH_NCCL
   print_nccl();
 #endif
 #ifdef ABI_WITH_CUDA
   print_cuda();
 #endif
-  return 0;
+  return argc == 2 ? finish_comparison() : 0;
 }
 
 #else /* ABI_CHECK_SIGNATURES */

@@ -37,15 +37,15 @@ if (( build )); then
   mvn -B -q -DskipTests package
 fi
 shopt -s nullglob
-one_jar() {  # one_jar GLOB: the single jar a module built (sources and javadoc jars aside)
+one_jar() {  # one_jar GLOB: the single jar a module built (sources, javadoc and test-fixture jars aside)
   local found=() jar
-  for jar in $1; do [[ "$jar" == *-sources.jar || "$jar" == *-javadoc.jar ]] || found+=("$jar"); done
+  for jar in $1; do [[ "$jar" =~ -(sources|javadoc|tests)\.jar$ ]] || found+=("$jar"); done
   (( ${#found[@]} == 1 )) || fail "expected exactly one $1, found ${#found[@]}: build first"
   echo "${found[0]}"
 }
-one_jar 'src/target/panama-nccl-*.jar' >/dev/null
-one_jar 'cli/target/panama-nccl-cli-*.jar' >/dev/null
-one_jar 'bench/target/panama-nccl-bench-*.jar' >/dev/null
+LIBRARY_JAR="$(one_jar 'src/target/panama-nccl-*.jar')"
+CLI_JAR="$(one_jar 'cli/target/panama-nccl-cli-*.jar')"
+BENCH_JAR="$(one_jar 'bench/target/panama-nccl-bench-*.jar')"
 [[ -f bench/target/classpath ]] || fail "bench/target/classpath missing: build first"
 
 scratch="$(mktemp -d /tmp/panamanccl-prepare.XXXXXX)"
@@ -55,12 +55,13 @@ echo "== resolving dependencies"
 junit_version="$(sed -n 's:.*<junit.version>\(.*\)</junit.version>.*:\1:p' pom.xml | head -1)"
 [[ -n "$junit_version" ]] || fail "no <junit.version> property in pom.xml"
 # The library's test dependencies (it has no dependency inside the build, so it resolves without one);
-# the benchmarks' run-time class path, the library and CLI jars included, as the bench build wrote it.
+# the benchmarks' run-time class path as the bench build wrote it, but this build's own library and CLI jars (a
+# build of the bench module alone lists the copies in ~/.m2, which may be another checkout's).
 mvn -B -q -pl src dependency:copy-dependencies -DincludeScope=test -DoutputDirectory="$scratch/deps"
 tr ':' '\n' < bench/target/classpath | while read -r jar; do
-  [[ -n "$jar" ]] && cp "$jar" "$scratch/deps/"
+  [[ -n "$jar" && "$(basename "$jar")" != panama-nccl* ]] && cp "$jar" "$scratch/deps/"
 done
-cp bench/target/panama-nccl-bench-*.jar "$scratch/deps/"
+cp "$LIBRARY_JAR" "$CLI_JAR" "$BENCH_JAR" "$scratch/deps/"
 mvn -B -q dependency:copy \
   -Dartifact="org.junit.platform:junit-platform-console-standalone:$junit_version" \
   -DoutputDirectory="$scratch/launcher"
@@ -110,4 +111,4 @@ echo "== working tree that travels: $(mib "$tree_bytes"); total with carry $(mib
 (( carry_bytes < LIMIT_BYTES )) || fail "carry is $(mib "$carry_bytes"), over the 64 MiB limit"
 (( total_bytes < LIMIT_BYTES )) || fail "working tree + carry is $(mib "$total_bytes"), over the device tool's 64 MiB limit"
 cat "$CARRY/BUILD-INFO"
-echo "== ready: device tool run, command 'bash bench/gpu/run.sh', carry [\"bench/gpu/carry\"]"
+echo "== ready: device tool run, command 'bash bench/gpu/run.sh correctness' (or performance, all), carry [\"bench/gpu/carry\"] (bench/gpu/README.md)"

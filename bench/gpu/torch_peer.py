@@ -123,21 +123,22 @@ def total_bytes(tensors):
 
 
 def shrink(shape, factor):
-    """Divides the largest dimension by factor (rounding down, at least 1); keeps the rest."""
+    """Divides the first largest dimension by factor (rounding down, at least 1); keeps the rest."""
     if not shape or factor <= 1:
         return shape
     largest = max(range(len(shape)), key=lambda i: shape[i])
     scaled = list(shape)
-    scaled[largest] = max(1, int(shape[largest] / factor))
+    divided = shape[largest] // factor if float(factor).is_integer() else int(shape[largest] / factor)
+    scaled[largest] = max(1, int(divided))
     return tuple(scaled)
 
 
 def scale_inventory(tensors, max_bytes=None, factor=None):
     """Keeps every tensor and shrinks each one's largest dimension by one common factor.
 
-    With max_bytes the factor is the smallest (to 0.1%) that brings the total under it; rounding
-    and dimensions already at 1 make it larger than total / max_bytes, hence the bisection.
-    Returns (scaled tensors, factor used).
+    With max_bytes the factor is the smallest whole number that brings the total under it, found
+    by the same bisection as panama-nccl's Inventory.scaledToFit, so that both sides of a
+    comparison move the same tensors and bytes. Returns (scaled tensors, factor used).
     """
     def scaled_by(f):
         return [(n, d, shrink(s, f)) for n, d, s in tensors]
@@ -149,25 +150,19 @@ def scale_inventory(tensors, max_bytes=None, factor=None):
     original = total_bytes(tensors)
     if max_bytes is None or original <= max_bytes:
         return list(tensors), 1.0
-    low = original / max_bytes
-    candidate = scaled_by(low)
-    if total_bytes(candidate) <= max_bytes:
-        return candidate, low
-    # Past the largest dimension of all, every largest dimension is 1: the smallest total there is.
-    high = float(max(max(s) for _, _, s in tensors if s) + 1)
-    smallest = scaled_by(high)
-    if total_bytes(smallest) > max_bytes:
+    # At the largest dimension of all, every largest dimension is 1: the smallest total there is.
+    high = max([max(s) for _, _, s in tensors if s] + [1])
+    if total_bytes(scaled_by(high)) > max_bytes:
         raise InventoryError(f"cannot fit {len(tensors)} tensors in {max_bytes} bytes: "
-                             f"with every largest dimension at 1 they need {total_bytes(smallest)}")
-    best = smallest
-    while high / low > 1.001:
-        middle = (low + high) / 2
-        candidate = scaled_by(middle)
-        if total_bytes(candidate) <= max_bytes:
-            high, best = middle, candidate
+                             f"with every largest dimension at 1 they need {total_bytes(scaled_by(high))}")
+    low = 1  # does not fit (the original does not)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if total_bytes(scaled_by(middle)) <= max_bytes:
+            high = middle
         else:
             low = middle
-    return best, high
+    return scaled_by(high), float(high)
 
 
 def plan(tensors, scaled, factor, path):
@@ -247,8 +242,11 @@ def run(scaled, summary, repeat, time_budget, checkpoint, device_type):
     store = dist.FileStore(os.path.join(store_dir, "store"), 1)
     dist.init_process_group(backend, store=store, rank=0, world_size=1)
 
+    # gloo (the CPU test of this script) has no bfloat16: it moves those tensors' bytes as float16 views.
+    wire = [t.view(torch.float16) if backend == "gloo" and t.dtype == torch.bfloat16 else t for t in tensors]
+
     def per_tensor_broadcast():
-        for tensor in tensors:
+        for tensor in wire:
             dist.broadcast(tensor, src=0)
 
     def pack():

@@ -15,10 +15,12 @@
  * - ncclCommInitRank / ncclCommInitRankConfig / ncclCommInitAll with nranks > 1: every rank connects to the root
  *   and reports nranks, rank, version and its CUDA device's PCI bus id; the root refuses mismatched nranks, a rank
  *   joining twice, "Mismatched NCCL version detected" (2.23.4+) and "Duplicate GPU detected" (two ranks on one
- *   bus id; the device is the caller's current one, read from the fake libcudart), then hands every rank the
- *   others' addresses and the ranks connect to each other. Blocking config: the call returns when all ranks have
- *   arrived. Non-blocking (blocking = 0, "Non-blocking communicators"): the call returns ncclInProgress and
- *   ncclCommGetAsyncError answers ncclInProgress until the communicator is ready, or the error.
+ *   bus id; the device is the caller's current one, read from the fake libcudart; from 2.30 on, a rank whose
+ *   environment has NCCL_MULTI_RANK_GPU_ENABLE=1 accepts two ranks per GPU, so two such ranks may share one and a
+ *   third may not), then hands every rank the others' addresses and the ranks connect to each other. Blocking
+ *   config: the call returns when all ranks have arrived. Non-blocking (blocking = 0, "Non-blocking
+ *   communicators"): the call returns ncclInProgress and ncclCommGetAsyncError answers ncclInProgress until the
+ *   communicator is ready, or the error.
  * - ncclBroadcast / ncclBcast over nranks > 1 move the bytes root -> every rank over loopback TCP, ordered on the
  *   CUDA stream they were given ("CUDA Stream Semantics"): each launch is host work on that fake stream, so
  *   cudaStreamQuery, cudaStreamSynchronize, events and stream waits see the collective as pending until its bytes
@@ -127,6 +129,7 @@ struct boot_hello {
   uint64_t nonce;
   int32_t nranks, rank, version, port;
   char bus_id[BUS_ID_BYTES]; /* empty when the device is unknown (no fake libcudart) */
+  int32_t ranks_per_gpu;     /* how many ranks of the communicator this rank accepts on its GPU */
 };
 
 /* The root's answer: every rank's address, or why the rendezvous failed. */
@@ -834,6 +837,42 @@ static void root_drop(struct root *root, int connection) {
   root->connections[connection].fd = -1;
 }
 
+/* ---- NCCL 2.30's experimental NCCL_MULTI_RANK_GPU_ENABLE=1: up to two ranks of one communicator per GPU ---- */
+
+#define MULTI_RANK_GPU_VERSION 23000
+#define MULTI_RANK_GPU_MAX_RANKS 2
+
+/* The ranks per GPU a rank of this version accepts: 2 with NCCL_MULTI_RANK_GPU_ENABLE=1 from NCCL 2.30 on, else 1.
+ * Read at every init from this process's environment, as each real rank reads its own. */
+static int32_t ranks_per_gpu_allowed(int version) {
+  const char *enable = getenv("NCCL_MULTI_RANK_GPU_ENABLE");
+  int enabled = enable != NULL && strcmp(enable, "1") == 0;
+  return enabled && version >= MULTI_RANK_GPU_VERSION ? MULTI_RANK_GPU_MAX_RANKS : 1;
+}
+
+/* Once every rank arrived: fails the rendezvous ("Duplicate GPU detected", returns 1) when more ranks share a PCI
+ * bus id than one of them accepts; 0 when every GPU holds few enough. */
+static int root_gpu_overcommitted(struct root *root) {
+  for (int a = 0; a < root->nranks; a++) {
+    const struct boot_hello *first = &root->connections[root->by_rank[a]].hello;
+    if (first->bus_id[0] == '\0') continue;
+    int sharing = 1;
+    int32_t accepted = first->ranks_per_gpu;
+    for (int b = a + 1; b < root->nranks; b++) {
+      const struct boot_hello *other = &root->connections[root->by_rank[b]].hello;
+      if (strcmp(first->bus_id, other->bus_id) != 0) continue;
+      sharing++;
+      if (other->ranks_per_gpu < accepted) accepted = other->ranks_per_gpu;
+      if (sharing > accepted) {
+        root_finish(root, ncclInvalidUsage, "Duplicate GPU detected : rank %d and rank %d both on CUDA device %s%s",
+                    a, b, first->bus_id, accepted > 1 ? " (NCCL_MULTI_RANK_GPU_ENABLE allows 2 ranks per GPU)" : "");
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
 /* A complete hello from a connection: 1 when the rendezvous is over (answered), 0 to go on. */
 static int root_hello(struct root *root, int connection) {
   const struct boot_hello *h = &root->connections[connection].hello;
@@ -872,17 +911,7 @@ static int root_hello(struct root *root, int connection) {
     return 1;
   }
   if (root->arrived < root->nranks) return 0;
-  for (int a = 0; a < root->nranks; a++) {
-    const struct boot_hello *first_rank = &root->connections[root->by_rank[a]].hello;
-    for (int b = a + 1; b < root->nranks; b++) {
-      const struct boot_hello *second = &root->connections[root->by_rank[b]].hello;
-      if (first_rank->bus_id[0] != '\0' && strcmp(first_rank->bus_id, second->bus_id) == 0) {
-        root_finish(root, ncclInvalidUsage, "Duplicate GPU detected : rank %d and rank %d both on CUDA device %s", a,
-                    b, first_rank->bus_id);
-        return 1;
-      }
-    }
-  }
+  if (root_gpu_overcommitted(root)) return 1;
   for (int r = 0; r < root->nranks; r++) root->answer.ports[r] = root->connections[root->by_rank[r]].hello.port;
   root_finish(root, ncclSuccess, "");
   return 1;
@@ -1033,7 +1062,7 @@ static ncclResult_t form(struct ncclComm *c) {
   }
   struct boot_hello hello = {.magic = WIRE_MAGIC, .kind = BOOT_HELLO, .nonce = id_nonce(&c->id),
                              .nranks = c->nranks, .rank = c->rank, .version = c->version,
-                             .port = own_port};
+                             .port = own_port, .ranks_per_gpu = ranks_per_gpu_allowed(c->version)};
   memcpy(hello.bus_id, c->bus_id, sizeof hello.bus_id);
   struct boot_table table;
   outcome = send_all(root, &hello, sizeof hello, c->wake_fd, now_ms() + limit);

@@ -8,6 +8,8 @@ import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.LockSupport;
@@ -43,6 +45,13 @@ public final class NcclCommunicator implements AutoCloseable {
 
     private enum State { FORMING, OPEN, CLOSING, ABORTED, CLOSED }
 
+    /**
+     * Communicators of this JVM begun and neither destroyed nor aborted, and the ncclCommAbort calls that succeeded:
+     * what the tests on the real NCCL check after a failure (the fake libnccl counts its own).
+     */
+    private static final AtomicInteger LIVE = new AtomicInteger();
+    private static final AtomicLong ABORTED = new AtomicLong();
+
     private final MemorySegment comm;
     private final int rank;
     private final int nranks;
@@ -59,6 +68,17 @@ public final class NcclCommunicator implements AutoCloseable {
         this.comm = comm;
         this.nranks = nranks;
         this.rank = rank;
+        LIVE.incrementAndGet();
+    }
+
+    /** Communicators of this JVM begun and neither destroyed nor aborted. */
+    static int live() {
+        return LIVE.get();
+    }
+
+    /** ncclCommAbort calls of this JVM that succeeded. */
+    static long aborted() {
+        return ABORTED.get();
     }
 
     /**
@@ -254,7 +274,12 @@ public final class NcclCommunicator implements AutoCloseable {
                     abortRequestedIn = current;
                 }
                 state.set(State.ABORTED);
-                NativeResults.checkNccl("ncclCommAbort", NcclApi.ncclCommAbort(comm));
+                int result = NcclApi.ncclCommAbort(comm);
+                LIVE.decrementAndGet();
+                if (result == NcclApi.ncclSuccess()) {
+                    ABORTED.incrementAndGet();
+                }
+                NativeResults.checkNccl("ncclCommAbort", result);
             }
         } finally {
             lock.unlock();
@@ -299,6 +324,7 @@ public final class NcclCommunicator implements AutoCloseable {
         try {
             if (state.get() == State.CLOSING) {
                 state.set(State.CLOSED);
+                LIVE.decrementAndGet();
                 NativeResults.checkNccl("ncclCommDestroy", NcclApi.ncclCommDestroy(comm));
             }
         } finally {

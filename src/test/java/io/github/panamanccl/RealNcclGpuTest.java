@@ -17,8 +17,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The NCCL side on a real GPU with the real libnccl.so.2: a single-rank communicator created non-blocking,
- * broadcast verified byte for byte, groups, error paths and abort. Tag {@code gpu}: runs only on the GPU
- * machine, with {@code panamanccl.nccl.path} (or PANAMANCCL_NCCL_PATH, or a pip wheel) naming the real NCCL.
+ * broadcast verified byte for byte, groups, error paths, the deadline of a formation and abort. Tag {@code gpu}:
+ * runs only on the GPU machine, with {@code panamanccl.nccl.path} (or PANAMANCCL_NCCL_PATH, or a pip wheel) naming
+ * the real NCCL.
  */
 @Tag("gpu")
 class RealNcclGpuTest {
@@ -137,6 +138,28 @@ class RealNcclGpuTest {
         communicator.abort();
         communicator.close();
         assertThrows(IllegalStateException.class, communicator::count);
+    }
+
+    /**
+     * The non-blocking deadline path: rank 0 of two, the other rank never comes; when the deadline passes the
+     * formation is aborted (ncclCommAbort) and NcclTimeoutException names the deadline, instead of a hang.
+     */
+    @Test
+    void aFormationThatCannotCompleteFailsAtItsDeadlineAndIsAborted() {
+        Duration deadline = Duration.ofSeconds(2);
+        int liveBefore = NcclCommunicator.live();
+        long abortsBefore = NcclCommunicator.aborted();
+        long start = System.nanoTime();
+
+        NcclTimeoutException failure = assertThrows(NcclTimeoutException.class,
+                () -> NcclCommunicator.create(NcclUniqueId.generate(), 2, 0, deadline));
+
+        Duration waited = Duration.ofNanos(System.nanoTime() - start);
+        assertEquals(deadline, failure.deadline());
+        assertTrue(waited.compareTo(deadline) >= 0, "gave up before the deadline: " + waited);
+        assertTrue(waited.compareTo(deadline.plusSeconds(10)) < 0, "the abort took long: " + waited);
+        assertEquals(liveBefore, NcclCommunicator.live(), "the formation left no communicator behind");
+        assertEquals(abortsBefore + 1, NcclCommunicator.aborted(), "it was aborted");
     }
 
     /**

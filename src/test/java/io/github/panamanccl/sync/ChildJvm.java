@@ -3,6 +3,7 @@ package io.github.panamanccl.sync;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -65,6 +66,12 @@ final class ChildJvm implements AutoCloseable {
 
     /** Starts {@code main} of a test class in a fresh JVM on this JVM's class path. */
     static ChildJvm start(String name, List<String> jvmOptions, Class<?> main, List<String> args) throws IOException {
+        return start(name, jvmOptions, Map.of(), main, args);
+    }
+
+    /** The same, with {@code environment} added to this JVM's environment. */
+    static ChildJvm start(String name, List<String> jvmOptions, Map<String, String> environment, Class<?> main,
+                          List<String> args) throws IOException {
         Path dir = Path.of("target", "sync-processes");
         Files.createDirectories(dir);
         List<String> command = new ArrayList<>();
@@ -78,10 +85,29 @@ final class ChildJvm implements AutoCloseable {
         command.add(System.getProperty("java.class.path"));
         command.add(main.getName());
         command.addAll(args);
-        Process process = new ProcessBuilder(command)
-                .redirectError(dir.resolve(name + ".stderr.txt").toFile())
-                .start();
+        ProcessBuilder builder = new ProcessBuilder(command).redirectError(dir.resolve(name + ".stderr.txt").toFile());
+        builder.environment().putAll(environment);
+        Process process = builder.start();
         return new ChildJvm(name, process, dir.resolve(name + ".stdout.txt"));
+    }
+
+    /** {@code -Dname=value} for each of these system properties that this JVM has, so a child uses the same libraries. */
+    static List<String> propertiesOf(String... names) {
+        List<String> options = new ArrayList<>();
+        for (String property : names) {
+            String value = System.getProperty(property);
+            if (value != null) {
+                options.add("-D" + property + "=" + value);
+            }
+        }
+        return options;
+    }
+
+    /** Writes {@code line} to the child's standard input. */
+    void tell(String line) throws IOException {
+        OutputStream in = process.getOutputStream();
+        in.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+        in.flush();
     }
 
     /** The next line (after the last one returned) matching {@code test}; lines skipped stay readable by {@link #all}. */

@@ -44,6 +44,14 @@ final class DeviceRoundTrip {
         return device;
     }
 
+    static void copyToDevice(Map<String, MemorySegment> host, Map<String, DeviceMemory> device) {
+        for (var e : device.entrySet()) {
+            if (e.getValue().byteSize() > 0) {
+                Cuda.memcpy(e.getValue().address(), host.get(e.getKey()).address(), e.getValue().byteSize());
+            }
+        }
+    }
+
     static void copyToHost(Map<String, DeviceMemory> device, Map<String, MemorySegment> host) {
         for (var e : device.entrySet()) {
             if (e.getValue().byteSize() > 0) {

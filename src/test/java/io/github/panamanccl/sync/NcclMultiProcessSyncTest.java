@@ -235,10 +235,7 @@ class NcclMultiProcessSyncTest {
 
     /** A receiver JVM on fake GPU {@code device}, on the fakes this JVM uses. */
     private ChildJvm receiver(String name, WeightSender sender, int device, String... args) throws IOException {
-        List<String> jvm = new ArrayList<>();
-        for (String property : List.of("panamanccl.test.native.dir", "panamanccl.nccl.path", "panamanccl.cudart.path")) {
-            jvm.add("-D" + property + "=" + System.getProperty(property));
-        }
+        List<String> jvm = ChildJvm.propertiesOf(NcclReceiverProcess.LIBRARY_PROPERTIES);
         List<String> all = new ArrayList<>(List.of("port=" + sender.port(), "name=" + name, "device=" + device,
                 "devices=" + DEVICES));
         all.addAll(List.of(args));
@@ -250,11 +247,7 @@ class NcclMultiProcessSyncTest {
     /** Fills the sender's device tensors with the pattern of {@code version}. */
     private void fill(long version) {
         SyncFixtures.fill(plan, hostSources, version);
-        for (var e : deviceSources.entrySet()) {
-            if (e.getValue().byteSize() > 0) {
-                Cuda.memcpy(e.getValue().address(), hostSources.get(e.getKey()).address(), e.getValue().byteSize());
-            }
-        }
+        DeviceRoundTrip.copyToDevice(hostSources, deviceSources);
     }
 
     private UpdateReport publish(WeightSender sender, long version, Duration deadline) {

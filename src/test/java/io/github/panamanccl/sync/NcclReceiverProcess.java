@@ -15,18 +15,24 @@ import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
 /**
- * A receiver rank over {@code Transport.nccl(device)} in its own JVM, on the fake CUDA runtime and fake NCCL, for
- * {@link NcclMultiProcessSyncTest}. Device tensors (fake device memory) receive the updates; each is copied back
- * to the host and checked against the fixture pattern. One line per event on stdout: JOINED, COMMITTED, FAILED,
- * STUCK, PAUSED, COMMS, LOST (key=value fields, "message" last).
+ * A receiver rank over {@code Transport.nccl(device)} in its own JVM, for {@link NcclMultiProcessSyncTest} and
+ * {@link TwoRanksOneGpuSyncTests}: on the fake CUDA runtime and fake NCCL, or on the real ones (a GPU machine).
+ * Device tensors receive the updates; each is copied back to the host and checked against the fixture pattern. One
+ * line per event on stdout: JOINED, COMMITTED, FAILED, STUCK, PAUSED, COMMS, LOST (key=value fields, "message"
+ * last); over the fakes, COMMITTED and FAILED carry the fakes' counts of this process and COMMS reports its live
+ * communicators.
  *
- * <p>Arguments: port, name, device (the fake GPU this rank uses; the process sees {@code devices} of them),
- * commit (staged|in-place), and one fault at most, each at version:bucket (after that bucket arrived):
- * stallAt (the fake NCCL stops reading the next bucket half way: a rank stuck inside a broadcast; reported as STUCK),
- * pause (the receive thread blocks forever: a rank that stops polling), cudaErrorAt (the next cudaStreamQuery of
- * this process fails with cudaErrorIllegalAddress: a local CUDA error).
+ * <p>Arguments: port, name, device (the GPU this rank uses; over the fakes the process sees {@code devices} of
+ * them), scale (of the fixture plan, default 1), commit (staged|in-place), and one fault at most, each at
+ * version:bucket (after that bucket arrived): pause (the receive thread blocks forever: a rank that stops polling),
+ * and over the fakes only stallAt (the fake NCCL stops reading the next bucket half way: a rank stuck inside a
+ * broadcast; reported as STUCK) and cudaErrorAt (the next cudaStreamQuery of this process fails with
+ * cudaErrorIllegalAddress: a local CUDA error).
  */
 public final class NcclReceiverProcess {
+    /** The system properties naming the libraries (and the fakes' directory) a child JVM must inherit. */
+    static final String[] LIBRARY_PROPERTIES = {"panamanccl.test.native.dir", "panamanccl.nccl.path",
+        "panamanccl.cudart.path"};
     private static final int ILLEGAL_ADDRESS = 700;
 
     private NcclReceiverProcess() {
@@ -34,17 +40,22 @@ public final class NcclReceiverProcess {
 
     public static void main(String[] argv) throws Exception {
         Map<String, String> args = ReceiverProcess.arguments(argv);
-        FakeNative.cudartSetDeviceCount(Integer.parseInt(args.getOrDefault("devices", "3")));
+        boolean fakes = FakeNative.cudartIsFake();
+        if (fakes) {
+            FakeNative.cudartSetDeviceCount(Integer.parseInt(args.getOrDefault("devices", "3")));
+        }
         int device = Integer.parseInt(args.get("device"));
         Cuda.setDevice(device);
         CommitMode commit = args.getOrDefault("commit", "staged").equals("staged") ? CommitMode.STAGED
                 : CommitMode.IN_PLACE;
-        BucketPlan expected = SyncFixtures.plan(1);
+        BucketPlan expected = SyncFixtures.plan(Integer.parseInt(args.getOrDefault("scale", "1")));
         Arena arena = Arena.ofShared();
         Map<String, MemorySegment> host = SyncFixtures.allocate(expected, arena);
         List<AutoCloseable> keep = new ArrayList<>();
         Map<String, DeviceMemory> tensors = DeviceRoundTrip.deviceTensors(expected, host, keep);
-        Thread.ofPlatform().daemon().name("fake-nccl-monitor").start(NcclReceiverProcess::monitor);
+        if (fakes) {
+            Thread.ofPlatform().daemon().name("fake-nccl-monitor").start(NcclReceiverProcess::monitor);
+        }
 
         String stallAt = args.getOrDefault("stallAt", "");
         String pause = args.getOrDefault("pause", "");
@@ -88,7 +99,7 @@ public final class NcclReceiverProcess {
                 DeviceRoundTrip.copyToHost(tensors, host);
                 ReceiverProcess.say("COMMITTED version=" + v + " mismatch=" + SyncFixtures.firstMismatch(plan, host, v)
                         + " digest=" + SyncFixtures.digest(plan, host) + " calls=" + report.get().collectiveCalls()
-                        + " rank=" + report.get().rank() + counters());
+                        + " rank=" + report.get().rank() + counters(fakes));
             } catch (UpdateFailedException e) {
                 ReceiverState state = receiver.state();
                 DeviceRoundTrip.copyToHost(tensors, host);
@@ -96,7 +107,7 @@ public final class NcclReceiverProcess {
                         ? String.valueOf(SyncFixtures.firstMismatch(plan, host, c.version()) == null) : "n/a";
                 ReceiverProcess.say("FAILED version=" + e.version() + " reason=" + e.reason() + " phase=" + e.phase()
                         + " failedRank=" + e.failedRank() + " state=" + state.getClass().getSimpleName()
-                        + " intact=" + intact + counters() + " message=" + e.getMessage());
+                        + " intact=" + intact + counters(fakes) + " message=" + e.getMessage());
             } catch (ConnectionLostException e) {
                 ReceiverProcess.say("LOST message=" + e.getMessage());
                 System.exit(3);
@@ -105,7 +116,10 @@ public final class NcclReceiverProcess {
     }
 
     /** What the fakes counted in this process so far: ncclBroadcast calls and broadcast payload bytes received. */
-    private static String counters() {
+    private static String counters(boolean fakes) {
+        if (!fakes) {
+            return "";
+        }
         return " broadcasts=" + FakeNative.ncclCallCount("ncclBroadcast") + " received="
                 + FakeNative.ncclPayloadBytesReceived();
     }

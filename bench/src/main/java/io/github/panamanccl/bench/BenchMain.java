@@ -6,7 +6,8 @@ import java.util.Optional;
 
 /**
  * Entry point of {@code exec:exec@bench}: {@code charts [results dir] [charts dir]} renders the charts;
- * {@code host-compare [options]} runs the host comparison ({@link HostComparison}); anything else is passed to JMH,
+ * {@code host-compare [options]} runs the host comparison ({@link HostComparison}); {@code gpu-report CLASS_RESULTS_DIR
+ * OUT_DIR} merges and reads the GPU run's results ({@link GpuReport}); anything else is passed to JMH,
  * after writing the run's metadata next to the {@code -rff} result file ({@code name.json} gets
  * {@code name.meta.json}).
  */
@@ -19,6 +20,10 @@ public final class BenchMain {
             Path results = Path.of(args.length > 1 ? args[1] : "bench/results");
             Path charts = Path.of(args.length > 2 ? args[2] : "bench/results/charts");
             ChartRenderer.renderAll(results, charts, System.out);
+            return;
+        }
+        if (args.length > 0 && args[0].equals(GpuReport.COMMAND)) {
+            GpuReport.main(Arrays.asList(args).subList(1, args.length), System.out);
             return;
         }
         if (args.length > 0 && args[0].equals(HostComparison.COMMAND)) {

@@ -164,15 +164,20 @@ final class ChartRenderer {
         return Optional.of(chart);
     }
 
-    /** Seconds per sync of the same model on GPU: our per-tensor / grouped / bucketed NCCL paths and PyTorch's. */
+    /**
+     * Seconds per sync of the same model on GPU: our per-tensor / grouped / bucketed NCCL paths (and the device copy
+     * of the same bytes, and the two-rank sync where measured) and PyTorch's.
+     */
     static Optional<JFreeChart> oursAgainstPyTorch(List<JmhResult> results, List<PyTorchResult> pytorch) {
-        List<JmhResult> ours = results.stream().filter(result -> result.className().equals("GpuBroadcastBenchmark")).toList();
+        List<JmhResult> ours = results.stream().filter(result -> result.className().equals("GpuBroadcastBenchmark")
+                || result.className().equals("GpuTwoRankSyncBenchmark")).toList();
         if (ours.isEmpty() || pytorch.isEmpty()) {
             return Optional.empty();
         }
         DefaultCategoryDataset dataset = new DefaultCategoryDataset();
         for (JmhResult result : ours) {
-            dataset.addValue(result.secondsPerOp() * 1e3, "panama-nccl " + result.method(),
+            String method = result.className().equals("GpuTwoRankSyncBenchmark") ? "two-rank sync" : result.method();
+            dataset.addValue(result.secondsPerOp() * 1e3, "panama-nccl " + method,
                     result.params().getOrDefault("inventory", "model"));
         }
         for (PyTorchResult result : pytorch) {

@@ -3,6 +3,7 @@ package io.github.panamanccl.bench;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
+import io.github.panamanccl.Cuda;
 import io.github.panamanccl.DeviceBuffer;
 import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.Nccl;
@@ -23,13 +24,16 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
  * One sync of a whole model on one GPU through NCCL (a communicator of one rank, like bench/gpu/torch_peer.py,
  * so the numbers are the per-call and packing costs, comparable with PyTorch's): {@code perTensor} = one
  * ncclBroadcast per tensor, in place; {@code grouped} = the same calls inside one ncclGroupStart/End;
- * {@code bucketed} = per bucket one cudaMemcpyBatchAsync (pack) and one ncclBroadcast. Needs a GPU and libnccl:
- * without them setUp fails at once with the reason.
+ * {@code bucketed} = per bucket one cudaMemcpyBatchAsync (pack) and one ncclBroadcast; {@code deviceToDeviceMemcpy}
+ * = one cudaMemcpy device to device of the bytes {@code bucketed} moves (every bucket, padding included): the floor
+ * the bucketed sync is held to (its trial allocates only the two copy buffers). Needs a GPU and libnccl: without
+ * them setUp fails at once with the reason.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -52,9 +56,20 @@ public class GpuBroadcastBenchmark {
 
     private GpuModel model;
     private NcclCommunicator communicator;
+    private DeviceBuffer copySource;
+    private DeviceBuffer copyTarget;
 
     @Setup(Level.Trial)
-    public void setUp() {
+    public void setUp(BenchmarkParams trial) {
+        if (trial.getBenchmark().endsWith(".deviceToDeviceMemcpy")) {
+            GpuModel.requireGpu(false);
+            Cuda.setDevice(0);
+            long bytes = GpuModel.plan(inventory, (long) modelMiB << 20, (long) bucketMiB << 20).totalBucketBytes();
+            copySource = DeviceBuffer.allocate(bytes);
+            copyTarget = DeviceBuffer.allocate(bytes);
+            copySource.memset(1);
+            return;
+        }
         model = new GpuModel(inventory, (long) modelMiB << 20, (long) bucketMiB << 20, true);
         communicator = NcclCommunicator.create(NcclUniqueId.generate(), 1, 0, DEADLINE);
     }
@@ -66,6 +81,12 @@ public class GpuBroadcastBenchmark {
         }
         if (model != null) {
             model.close();
+        }
+        if (copySource != null) {
+            copySource.close();
+        }
+        if (copyTarget != null) {
+            copyTarget.close();
         }
     }
 
@@ -90,6 +111,13 @@ public class GpuBroadcastBenchmark {
             communicator.broadcast(buffer, buffer, bytes, NcclDataType.UINT8, 0, model.stream);
         }
         communicator.await(model.stream, DEADLINE);
+    }
+
+    /** cudaMemcpy device to device may return before the copy ends: the device synchronize waits for it. */
+    @Benchmark
+    public void deviceToDeviceMemcpy() {
+        Cuda.memcpy(copyTarget.address(), copySource.address(), copySource.byteSize());
+        Cuda.synchronize();
     }
 
     private void broadcastEachTensor() {

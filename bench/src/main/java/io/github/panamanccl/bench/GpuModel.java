@@ -1,11 +1,14 @@
 package io.github.panamanccl.bench;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import io.github.panamanccl.Cuda;
 import io.github.panamanccl.CudaStream;
 import io.github.panamanccl.DeviceBuffer;
+import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.LibraryStatus;
 import io.github.panamanccl.NativeLibraries;
 import io.github.panamanccl.NativeLibrary;
@@ -40,11 +43,7 @@ final class GpuModel implements AutoCloseable {
         inventory = ModelInventories.load(inventoryName).scaledToFit(modelBytes);
         plan = BucketPlanner.plan(inventory.tensors(), bucketBytes);
         try {
-            for (int t = 0; t < plan.tensorCount(); t++) {
-                DeviceBuffer tensor = DeviceBuffer.allocate(Math.max(1, plan.tensor(t).byteSize()));
-                tensor.memset(t & 0xFF);
-                tensors.add(tensor);
-            }
+            allocateTensors(plan, tensors);
             for (int b = 0; b < bucketBuffers.length; b++) {
                 bucketBuffers[b] = DeviceBuffer.allocate(plan.maxBucketByteSize());
             }
@@ -72,6 +71,32 @@ final class GpuModel implements AutoCloseable {
             }
         }
         Cuda.synchronize();
+    }
+
+    /** The plan of the named inventory scaled to {@code modelBytes} (as torch_peer.py scales it), in buckets of {@code bucketBytes}. */
+    static BucketPlan plan(String inventoryName, long modelBytes, long bucketBytes) {
+        return BucketPlanner.plan(ModelInventories.load(inventoryName).scaledToFit(modelBytes).tensors(), bucketBytes);
+    }
+
+    /**
+     * One cudaMalloc per tensor of {@code plan}, in plan order, each filled with a byte of its own, added to
+     * {@code into} as they are made (so that the caller frees what was made when one fails).
+     */
+    static void allocateTensors(BucketPlan plan, List<DeviceBuffer> into) {
+        for (int t = 0; t < plan.tensorCount(); t++) {
+            DeviceBuffer tensor = DeviceBuffer.allocate(Math.max(1, plan.tensor(t).byteSize()));
+            into.add(tensor);
+            tensor.memset(t & 0xFF);
+        }
+    }
+
+    /** The plan's tensors (from {@link #allocateTensors}) by name, each exactly its tensor's size. */
+    static Map<String, DeviceMemory> byName(BucketPlan plan, List<DeviceBuffer> tensors) {
+        Map<String, DeviceMemory> byName = new LinkedHashMap<>();
+        for (int t = 0; t < plan.tensorCount(); t++) {
+            byName.put(plan.tensor(t).name(), tensors.get(t).slice(0, plan.tensor(t).byteSize()));
+        }
+        return byName;
     }
 
     /** Buckets alternate between two buffers; stream order keeps a buffer from being refilled while in use. */

@@ -88,8 +88,10 @@ public class GpuPackBenchmark {
         model.stream.synchronize();
     }
 
+    /** cudaMemcpy device to device may return before the copy ends: the device synchronize waits for it. */
     @Benchmark
     public void deviceToDeviceMemcpy() {
         Cuda.memcpy(contiguousDestination.address(), contiguousSource.address(), model.plan.totalTensorBytes());
+        Cuda.synchronize();
     }
 }
