@@ -24,7 +24,7 @@ import io.github.panamanccl.cli.ModelInventories;
  * {@code gpu-report CLASS_RESULTS_DIR OUT_DIR}, the last step of bench/gpu/run.sh's performance call: merges the JMH
  * result files that the call wrote one per benchmark class ({@code CLASS_RESULTS_DIR/*.json}, each with its
  * {@code .meta.json}) into {@code OUT_DIR/jmh-gpu.json} and {@code jmh-gpu.meta.json} (the device tool returns at most
- * 8 files), then prints every score and every ratio issue 11 asks for, each next to its target, computed from this
+ * 8 files), then prints every score and every ratio issues 11 and 16 ask for, each next to its target, computed from this
  * run's files only: the JMH scores and the PyTorch peer's {@code OUT_DIR/torch-peer-*.json}.
  */
 final class GpuReport {
@@ -33,6 +33,7 @@ final class GpuReport {
     private static final String BROADCAST = "GpuBroadcastBenchmark";
     private static final String PACK = "GpuPackBenchmark";
     private static final String TWO_RANKS = "GpuTwoRankSyncBenchmark";
+    private static final String ZERO_COPY = "GpuZeroCopySyncBenchmark";
     private static final String MANY_TENSORS = "qwen3-next-80b-a3b";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -124,6 +125,14 @@ final class GpuReport {
                     score(scores, PACK, "batchedMemcpy", inventory), ""));
             rows.add(ratio("two ranks on one GPU vs one rank, bucketed (one-rank / two-rank time)", inventory, bucketed,
                     score(scores, TWO_RANKS, "publish", inventory), ""));
+            Optional<JmhResult> zeroCopy = score(scores, ZERO_COPY, "zeroCopyInPlace", inventory);
+            rows.add(ratio("zero-copy sync in place vs the broadcast alone (broadcast / sync)", inventory,
+                    score(scores, ZERO_COPY, "broadcastAlone", inventory), zeroCopy, ">= 0.9"));
+            rows.add(ratio("zero-copy flip vs the broadcast alone (broadcast / sync)", inventory,
+                    score(scores, ZERO_COPY, "broadcastAlone", inventory),
+                    score(scores, ZERO_COPY, "zeroCopyFlip", inventory), ">= 0.9"));
+            rows.add(ratio("zero-copy vs pack and scatter, in place (pack-and-scatter / zero-copy)", inventory,
+                    score(scores, ZERO_COPY, "packScatter", inventory), zeroCopy, ""));
         }
         return rows;
     }

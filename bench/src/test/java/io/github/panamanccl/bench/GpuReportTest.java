@@ -51,6 +51,11 @@ class GpuReportTest {
                 gpu("GpuTwoRankSyncBenchmark.publish", 200, NEXT)));
         Files.writeString(classes.resolve("jmh-GpuZeroCopyBenchmark.json"), JmhJson.array(
                 gpu("GpuZeroCopyBenchmark.transferOnly", 30, THIRTY)));
+        Files.writeString(classes.resolve("jmh-GpuZeroCopySyncBenchmark.json"), JmhJson.array(
+                gpu("GpuZeroCopySyncBenchmark.zeroCopyInPlace", 105, THIRTY),
+                gpu("GpuZeroCopySyncBenchmark.zeroCopyFlip", 125, THIRTY),
+                gpu("GpuZeroCopySyncBenchmark.packScatter", 210, THIRTY),
+                gpu("GpuZeroCopySyncBenchmark.broadcastAlone", 100, THIRTY)));
         long nextBytes = ModelInventories.load(NEXT).scaledToFit(16384L << 20).totalBytes();
         torchPeer(out, NEXT, nextBytes, Map.of("per_tensor_broadcast", 1.5, "flat_uint8_broadcast", 0.09));
         torchPeer(out, THIRTY, 12345, Map.of("per_tensor_broadcast", 0.4));
@@ -58,10 +63,10 @@ class GpuReportTest {
         String printed = run(classes.toString(), out.toString());
 
         List<JmhResult> merged = JmhResult.read(out.resolve("jmh-gpu.json"));
-        assertEquals(10, merged.size(), "every score of every class file, another engineer's class too");
+        assertEquals(14, merged.size(), "every score of every class file, another engineer's class too");
         JsonNode meta = new ObjectMapper().readTree(out.resolve("jmh-gpu.meta.json").toFile());
         assertEquals("2026-12-02T10:00:00Z", meta.path("date").asText(), "the run's date travels with the merged file");
-        assertEquals(4, meta.path("mergedFrom").size());
+        assertEquals(5, meta.path("mergedFrom").size());
         assertTrue(printed.contains("| GpuZeroCopyBenchmark.transferOnly | {bucketMiB=1024, inventory=qwen3-30b-a3b,"
                 + " modelMiB=16384} | 30.000 |"), printed);
 
@@ -76,6 +81,9 @@ class GpuReportTest {
         assertRow(rows, "ours vs SGLang-style flatten + 1 broadcast + views|" + NEXT, 0.9, ">= 1.0", "NOT met");
         assertRow(rows, "pack: 1 cudaMemcpyBatchAsync per bucket vs 1 cudaMemcpyAsync per tensor|" + THIRTY, 3.0, "", "-");
         assertRow(rows, "two ranks on one GPU vs one rank, bucketed|" + NEXT, 0.5, "", "-");
+        assertRow(rows, "zero-copy sync in place vs the broadcast alone|" + THIRTY, 100 / 105.0, ">= 0.9", "met");
+        assertRow(rows, "zero-copy flip vs the broadcast alone|" + THIRTY, 0.8, ">= 0.9", "NOT met");
+        assertRow(rows, "zero-copy vs pack and scatter, in place|" + THIRTY, 2.0, "", "-");
         assertEquals("n/a", rows.get("bucketed sync vs one cudaMemcpy D2D of the same bytes|" + THIRTY).verdict(),
                 "a pair this run did not measure is not a result");
         assertEquals("n/a", rows.get("ours vs SGLang-style flatten + 1 broadcast + views|" + THIRTY).verdict());
