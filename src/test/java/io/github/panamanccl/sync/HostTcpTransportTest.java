@@ -130,6 +130,7 @@ class HostTcpTransportTest {
             byte[] forged = rv.bytes();
             forged[10] ^= 1;
             try (Transport.Group intruder = join(t, forged, 1, 2, deadline(2000))) {
+                assertEquals(1, intruder.rank(), "the forger's side believes it joined");
                 TransportException e = assertThrows(TransportException.class, () -> rv.awaitGroup(deadline(500)));
                 assertEquals(TransportException.Kind.DEADLINE, e.kind());
             }

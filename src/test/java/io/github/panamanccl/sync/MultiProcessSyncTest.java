@@ -315,11 +315,11 @@ class MultiProcessSyncTest {
                 + " ms after the event); receivers failed at " + ms(r1 - start) + " ms and " + ms(r2 - start) + " ms");
     }
 
+    /** Appends a measurement to target/sync-processes/measurements.txt (not to the test log). */
     private static void report(String test, String text) throws IOException {
         Path file = Path.of("target", "sync-processes", "measurements.txt");
         Files.createDirectories(file.getParent());
         Files.writeString(file, test + ": " + text + System.lineSeparator(), StandardOpenOption.CREATE,
                 StandardOpenOption.APPEND);
-        System.out.println("[sync measurement] " + test + ": " + text);
     }
 }
