@@ -645,9 +645,11 @@ public final class WeightReceiver implements AutoCloseable {
          * @param timeout bounds the whole join: connecting, HELLO and WELCOME (each read and write also within the
          *                I/O timeout)
          * @throws IllegalArgumentException the timeout is not positive
-         * @throws JoinRejectedException    the sender refused (wrong token, plan mismatch, group full)
+         * @throws JoinRejectedException    the sender refused (wrong token, plan mismatch, group full), or its plan
+         *                                  does not fit the destinations (plan mismatch)
          * @throws ProtocolException        the sender's answer was malformed or too large, e.g. a plan that does not
-         *                                  decode (its {@link PlanFormatException} is the cause)
+         *                                  decode (its {@link PlanFormatException} is the cause) or whose buffers
+         *                                  cannot be allocated
          * @throws ConnectionLostException  the sender could not be reached, or did not answer within the timeout
          */
         public WeightReceiver join(Duration timeout) {
@@ -699,17 +701,36 @@ public final class WeightReceiver implements AutoCloseable {
                     throw new JoinRejectedException(JoinRejectedException.Reason.PLAN_MISMATCH, "expected plan "
                             + expectedFingerprint + ", sender has " + plan.fingerprint());
                 }
-                WeightReceiver receiver = new WeightReceiver(connection, address, plan, fingerprint, this, scheduler);
+                WeightReceiver receiver = newReceiver(connection, address, plan, fingerprint, scheduler);
                 connection.start("sync-receiver-control", receiver.new Handler(), scheduler);
                 return receiver;
             } catch (IOException e) {
                 connection.close();
                 scheduler.shutdownNow();
                 throw new ConnectionLostException("join handshake with " + host + ":" + port + " failed: " + e, e);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | Error e) {
                 connection.close();
                 scheduler.shutdownNow();
                 throw e;
+            }
+        }
+
+        /**
+         * The receiver for the sender's plan. A plan that does not fit the destinations is refused, and one whose
+         * buffers cannot be allocated is the sender's protocol error: the plan comes from the network.
+         */
+        private WeightReceiver newReceiver(ControlConnection connection, InetAddress address, BucketPlan plan,
+                                           byte[] fingerprint, ScheduledExecutorService scheduler) {
+            try {
+                return new WeightReceiver(connection, address, plan, fingerprint, this, scheduler);
+            } catch (IllegalArgumentException mismatch) { // Tensors.resolve: names or sizes differ
+                throw new JoinRejectedException(JoinRejectedException.Reason.PLAN_MISMATCH, "the sender's plan "
+                        + plan.fingerprint() + " does not fit the destinations: " + mismatch.getMessage());
+            } catch (OutOfMemoryError tooLarge) {
+                throw new ProtocolException("welcome.plan needs receive buffers that cannot be allocated ("
+                        + plan.bucketCount() + " buckets, " + plan.totalBucketBytes() + " bytes, the largest "
+                        + plan.maxBucketByteSize() + ", for " + plan.totalTensorBytes() + " bytes of tensors): "
+                        + tooLarge.getMessage(), tooLarge);
             }
         }
 
