@@ -21,6 +21,12 @@ class BucketPlanPropertyTest {
         return 1L << Seed.intIn(random, 0, 9);
     }
 
+    /** A plan of up to {@code maxTensors} random tensors, a cap of 8 to {@code maxCap} bytes, any alignment. */
+    private static BucketPlan randomPlan(SplittableRandom random, int maxTensors, int maxDim, long maxCap) {
+        List<TensorSpec> inventory = PlanFixtures.randomInventory(random, Seed.intIn(random, 0, maxTensors), maxDim);
+        return BucketPlanner.plan(inventory, Seed.longIn(random, 8, maxCap), randomAlignment(random));
+    }
+
     @ParameterizedTest
     @SeededCases(200)
     void planIsValidTightAndDeterministic(Seed seed) {
@@ -41,9 +47,7 @@ class BucketPlanPropertyTest {
     @ParameterizedTest
     @SeededCases(200)
     void binaryAndJsonRoundTrips(Seed seed) {
-        SplittableRandom random = seed.random();
-        List<TensorSpec> inventory = PlanFixtures.randomInventory(random, Seed.intIn(random, 0, 80), 40);
-        BucketPlan plan = BucketPlanner.plan(inventory, Seed.longIn(random, 8, 20_000), randomAlignment(random));
+        BucketPlan plan = randomPlan(seed.random(), 80, 40, 20_000);
         byte[] encoded = PlanCodec.encode(plan);
         BucketPlan decoded = PlanCodec.decode(encoded);
         assertEquals(plan, decoded);
@@ -56,11 +60,9 @@ class BucketPlanPropertyTest {
     @ParameterizedTest
     @SeededCases(100)
     void packThenScatterIsByteExact(Seed seed) {
-        SplittableRandom random = seed.random();
-        List<TensorSpec> inventory = PlanFixtures.randomInventory(random, Seed.intIn(random, 0, 40), 30);
-        BucketPlan plan = BucketPlanner.plan(inventory, Seed.longIn(random, 8, 5_000), randomAlignment(random));
+        BucketPlan plan = randomPlan(seed.random(), 40, 30, 5_000);
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment[] sources = PlanFixtures.sources(arena, inventory);
+            MemorySegment[] sources = PlanFixtures.sources(arena, plan.tensors());
             MemorySegment[] buckets = PlanFixtures.packAll(arena, plan, sources);
             MemorySegment[] repacked = PlanFixtures.packAll(arena, plan, sources);
             for (int b = 0; b < buckets.length; b++) {
