@@ -27,6 +27,7 @@ import java.net.SocketException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -98,7 +99,7 @@ class HandshakeFuzzTest {
                 seed("HELLO twice", concat(hello, hello)),
                 seed("a frame of length 0", new byte[4]),
                 seed("a frame over the handshake limit", ByteBuffer.allocate(8).putInt(8 << 10 | 1).array()),
-                seed("half a frame", java.util.Arrays.copyOf(hello, hello.length / 2)));
+                seed("half a frame", Arrays.copyOf(hello, hello.length / 2)));
     }
 
     /** The token itself is no seed: a HELLO carrying it would take the sender's one place. */
@@ -127,7 +128,7 @@ class HandshakeFuzzTest {
         assertTrue(length == bytes.length - 4 || answer.reset() && length > bytes.length - 4,
                 () -> "the sender answered more than one frame: " + HexFormat.of().formatHex(bytes));
         if (length == bytes.length - 4) {
-            Wire.Message message = Wire.decode(java.util.Arrays.copyOfRange(bytes, 4, bytes.length));
+            Wire.Message message = Wire.decode(Arrays.copyOfRange(bytes, 4, bytes.length));
             if (!(message instanceof Wire.Reject reject) || !PRE_AUTHENTICATION_REJECTIONS.contains(reject.reason())) {
                 fail("an unauthenticated peer was answered " + message);
             }
@@ -145,11 +146,10 @@ class HandshakeFuzzTest {
                 .tensor("weight", DType.FLOAT32, new long[] {3, 5}, 0, 0, 60)
                 .tensor("bias", DType.BFLOAT16, new long[] {5}, 0, far, 10).bytes());
         return Stream.of(
-                seed("WELCOME", frame(new Wire.Welcome(1, HostTcpTransport.NAME, fingerprint, encoded))),
+                seed("WELCOME", welcome(PLAN)),
                 seed("WELCOME for other tensors", welcome(otherTensors)),
                 seed("WELCOME whose plan pads a bucket to 128 TiB", welcome(padded)),
-                seed("WELCOME, then GROUP", concat(frame(new Wire.Welcome(1, HostTcpTransport.NAME, fingerprint, encoded)),
-                        frame(new Wire.Group(1, 1, 2, 1000, new byte[36])))),
+                seed("WELCOME, then GROUP", concat(welcome(PLAN), frame(new Wire.Group(1, 1, 2, 1000, new byte[36])))),
                 seed("WELCOME of another transport", frame(new Wire.Welcome(1, "nccl", fingerprint, encoded))),
                 seed("WELCOME with another fingerprint", frame(new Wire.Welcome(1, HostTcpTransport.NAME, new byte[32], encoded))),
                 seed("REJECT", frame(new Wire.Reject(Wire.Reason.GROUP_FULL, "all 1 receiver places are taken"))),
