@@ -311,7 +311,7 @@ step_junit() {
   local options; mapfile -t options < <(java_options)
   local launcher_args=(execute --scan-class-path="$CARRY/lib/panama-nccl-tests.jar" --include-tag gpu
     --reports-dir "$WORK/junit" --details=tree --disable-banner --disable-ansi-colors
-    --config=junit.jupiter.execution.timeout.default=120s --config=jqwik.database="$WORK/jqwik-database")
+    --config=junit.jupiter.execution.timeout.default=120s)
   timeout -k 10 "$t" "$CARRY/jre/bin/java" "${options[@]}" -cp "$(java_classpath)" \
     org.junit.platform.console.ConsoleLauncher "${launcher_args[@]}" 2>&1 | tee "$WORK/junit.out"
   local rc=${PIPESTATUS[0]}

@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * The engine side: joins a {@link WeightSender}, learns the plan, and applies updates either by scattering each
@@ -138,6 +139,7 @@ public final class WeightReceiver implements AutoCloseable {
         private int port = -1;
         private String name = "receiver";
         private String expectedFingerprint;
+        private ReceiverExpectations expectations = ReceiverExpectations.NONE;
         private CommitMode mode = CommitMode.STAGED;
         private Map<String, MemorySegment> destinations;
         private Map<String, DeviceMemory> deviceDestinations;
@@ -172,6 +174,18 @@ public final class WeightReceiver implements AutoCloseable {
         public Builder expectPlan(String fingerprint) {
             HexFormat.of().parseHex(fingerprint); // validates
             this.expectedFingerprint = fingerprint;
+            return this;
+        }
+
+        /**
+         * The most memory this receiver allocates for the plan's bucket buffers ({@link CommitMode#IN_PLACE}: two
+         * of the largest bucket) or staging area ({@link CommitMode#STAGED}: every bucket); a plan that needs more is
+         * refused at join with a {@link ProtocolException} naming its sizes. Default: twice the plan's tensor bytes
+         * plus 16 MiB. With destinations the tensors are this receiver's own, so the default bounds what the sender's
+         * plan can add as padding; a delivered-mode receiver takes the plan's tensors as they come.
+         */
+        public Builder maxBufferBytes(long bytes) {
+            expectations = expectations.withMaxBufferBytes(bytes);
             return this;
         }
 
@@ -233,16 +247,20 @@ public final class WeightReceiver implements AutoCloseable {
         }
 
         /**
-         * Connects, authenticates, receives and validates the plan, checks the destinations against it and
-         * allocates the buffers, then takes its place (a receiver whose destinations do not fit the plan declines it,
-         * and the sender is told why). The transport group is formed later, inside {@link #awaitUpdate}.
+         * Connects, authenticates, receives the plan and checks it against what this receiver expects (its
+         * destinations by name and size, {@link #expectPlan}, {@link #maxBufferBytes}), allocates the buffers, then
+         * takes its place. A plan this receiver turns down is declined, and the sender is told why. The transport
+         * group is formed later, inside {@link #awaitUpdate}.
          *
          * @param timeout bounds the whole join: connecting, the join request and the sender's answer
-         * @throws IllegalArgumentException the timeout is not positive, or the destinations do not fit the plan
+         * @throws IllegalArgumentException the timeout is not positive
+         * @throws IllegalStateException    a required setting is missing
          * @throws JoinRejectedException    the sender refused ({@link JoinRejectedException#reason()}: wrong token,
-         *                                  plan mismatch, group full, busy: retry)
+         *                                  plan mismatch, group full, busy: retry), or this receiver declined the
+         *                                  sender's plan ({@code PLAN_MISMATCH}, naming the tensor that does not fit)
          * @throws ProtocolException        the sender's answer was malformed or too large, e.g. a plan that does not
-         *                                  decode (its {@link PlanFormatException} is the cause)
+         *                                  decode (its {@link PlanFormatException} is the cause), or one whose
+         *                                  buffers exceed {@link #maxBufferBytes} or cannot be allocated
          * @throws ConnectionLostException  the sender could not be reached, or did not answer within the timeout
          */
         public WeightReceiver join(Duration timeout) {
@@ -280,26 +298,52 @@ public final class WeightReceiver implements AutoCloseable {
                 ReceiverUpdates<?> updates = updatesFor(plan, address, message -> loop.post(() -> control.send(message)));
                 loop.post(() -> control.send(new Wire.Accept()));
                 return new WeightReceiver(loop, control, updates, plan);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | Error e) {
                 // Declines the plan, so the sender frees the place at once and knows why (a no-op when the sender
-                // refused, or the connection ended).
+                // refused, or the connection ended); an Error too ends the connection and its thread.
                 loop.post(() -> control.decline(e));
                 loop.close();
                 throw e;
             }
         }
 
-        /** The data plane for {@code plan}; throws naming the tensor when the destinations do not fit it. */
+        /**
+         * The data plane for {@code plan}. Destinations that do not fit it (names, sizes) decline it, naming the
+         * tensor; then its buffers must fit the budget; buffers that cannot be allocated are the sender's plan's
+         * fault: it came from the network.
+         */
         private ReceiverUpdates<?> updatesFor(BucketPlan plan, InetAddress sender, Consumer<Wire.Message> toSender) {
-            return switch (options.transport()) {
-                case NcclTransport nccl -> new ReceiverUpdates<>(nccl, DeviceReceiverPipeline.create(plan,
-                        nccl.device(), mode, Tensors.resolveDevice(plan, deviceDestinations, "destination")), sender,
-                        plan, options.listener(), toSender);
-                case HostTcpTransport host -> new ReceiverUpdates<>(host, HostReceiverPipeline.create(plan, mode,
-                        consumer != null ? HostReceiverPipeline.deliverTo(plan, consumer)
-                                : HostReceiverPipeline.scatterInto(plan, Tensors.resolve(plan, destinations,
-                                        "destination"))), sender, plan, options.listener(), toSender);
-            };
+            try {
+                return switch (options.transport()) {
+                    case NcclTransport nccl -> {
+                        long[] addresses = fitted(() -> Tensors.resolveDevice(plan, deviceDestinations, "destination"));
+                        expectations.checkBudget(plan, mode);
+                        yield new ReceiverUpdates<>(nccl, DeviceReceiverPipeline.create(plan, nccl.device(), mode,
+                                addresses), sender, plan, options.listener(), toSender);
+                    }
+                    case HostTcpTransport host -> {
+                        HostReceiverPipeline.Applier applier = consumer != null
+                                ? HostReceiverPipeline.deliverTo(plan, consumer)
+                                : HostReceiverPipeline.scatterInto(plan, fitted(() -> Tensors.resolve(plan, destinations,
+                                        "destination")));
+                        expectations.checkBudget(plan, mode);
+                        yield new ReceiverUpdates<>(host, HostReceiverPipeline.create(plan, mode, applier), sender, plan,
+                                options.listener(), toSender);
+                    }
+                };
+            } catch (OutOfMemoryError tooLarge) {
+                throw new ProtocolException("welcome.plan needs " + mode + " receive buffers that cannot be allocated ("
+                        + ReceiverExpectations.sizes(plan) + "): " + tooLarge.getMessage(), tooLarge);
+            }
+        }
+
+        /** The destinations as {@code resolve} matches them to the plan; a misfit declines the plan. */
+        private static <T> T fitted(Supplier<T> resolve) {
+            try {
+                return resolve.get();
+            } catch (IllegalArgumentException misfit) {
+                throw ReceiverExpectations.mismatch(misfit.getMessage());
+            }
         }
     }
 }

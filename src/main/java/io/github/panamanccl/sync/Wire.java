@@ -28,7 +28,14 @@ final class Wire {
     static final int MAX_TOKEN_BYTES = 1024;
     static final int MAX_FINGERPRINT_BYTES = 64;
     static final int MAX_TEXT_BYTES = 4096;
+    /** Texts longer than this are cut when encoded. */
+    static final int MAX_TEXT_CHARS = 1000;
     static final int MAX_RENDEZVOUS_BYTES = 4096;
+    /**
+     * Every message but WELCOME fits in a frame this large (the longest, a JOIN_REQUEST with the longest token,
+     * fingerprint and name, is 5205 bytes): the limit for a peer that is not, or no longer, sending a plan.
+     */
+    static final int MAX_SMALL_FRAME_BYTES = 8 << 10;
 
     private Wire() {
     }

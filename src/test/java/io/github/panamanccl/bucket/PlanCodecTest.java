@@ -1,5 +1,6 @@
 package io.github.panamanccl.bucket;
 
+import io.github.panamanccl.testing.RawPlanWriter;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;
