@@ -28,7 +28,8 @@ import java.util.Objects;
  *     element size (so each piece holds whole elements).</li>
  * <li>Pieces appear in inventory order: bucket indices never decrease and pieces within a bucket never overlap.</li>
  * <li>Every bucket holds at least one piece, its byte size is the end of its last piece, at most
- *     {@link #bucketCapBytes()}. Bytes of a bucket not covered by a piece are padding and are packed as zeros.</li>
+ *     {@link #bucketCapBytes()}. Bytes of a bucket not covered by a piece are padding and are packed as zeros. The
+ *     buckets' total byte size fits in a {@code long}.</li>
  * <li>Names are unique. Counts are bounded: {@value #MAX_TENSORS} tensors, {@value #MAX_BUCKETS} buckets,
  *     {@value #MAX_PIECES} pieces, {@value #MAX_TOTAL_NAME_BYTES} name bytes in all.</li>
  * </ul>
@@ -140,11 +141,17 @@ public final class BucketPlan {
 
     /** Checks every rule and fills the derived arrays; returns the total tensor bytes. */
     private long validate() {
+        long bucketBytes = 0;
         for (int b = 0; b < bucketSizes.length; b++) {
             if (bucketSizes[b] < 1 || bucketSizes[b] > bucketCapBytes) {
                 throw new PlanFormatException("buckets[" + b + "].byteSize", bucketSizes[b],
                         "outside [1, bucketCapBytes = " + bucketCapBytes + "]");
             }
+            if (bucketSizes[b] > Long.MAX_VALUE - bucketBytes) {
+                throw new PlanFormatException("buckets[" + b + "].byteSize", bucketSizes[b],
+                        "the buckets' total byte size overflows a long (" + bucketBytes + " before this bucket)");
+            }
+            bucketBytes += bucketSizes[b];
         }
         long nameBytes = 0;
         for (int t = 0; t < tensors.length; t++) {
