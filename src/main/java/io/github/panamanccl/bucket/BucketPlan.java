@@ -3,8 +3,6 @@ package io.github.panamanccl.bucket;
 import io.github.panamanccl.DeviceMemory;
 
 import java.lang.foreign.MemorySegment;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.AbstractList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -85,6 +83,7 @@ public final class BucketPlan {
     private final Map<String, Integer> indexByName;
     private final long totalTensorBytes;
     private volatile String fingerprint;
+    private volatile String inventoryFingerprint;
 
     private BucketPlan(long bucketCapBytes, long alignment, TensorSpec[] tensors, long[] bucketSizes,
                        int[] firstPiece, int[] pieceBucket, long[] pieceOffset, long[] pieceLength) {
@@ -439,13 +438,21 @@ public final class BucketPlan {
     public String fingerprint() {
         String value = fingerprint;
         if (value == null) {
-            try {
-                byte[] digest = MessageDigest.getInstance("SHA-256").digest(PlanCodec.encode(this));
-                value = HexFormat.of().formatHex(digest);
-            } catch (NoSuchAlgorithmException impossible) {
-                throw new AssertionError("every JDK has SHA-256", impossible);
-            }
+            value = HexFormat.of().formatHex(Inventory.sha256().digest(PlanCodec.encode(this)));
             fingerprint = value;
+        }
+        return value;
+    }
+
+    /**
+     * {@link Inventory#fingerprint(List)} of this plan's tensors: what a receiver pins to require a model whatever
+     * the bucket size the sender chose.
+     */
+    public String inventoryFingerprint() {
+        String value = inventoryFingerprint;
+        if (value == null) {
+            value = Inventory.fingerprint(tensors());
+            inventoryFingerprint = value;
         }
         return value;
     }

@@ -2,7 +2,9 @@ package io.github.panamanccl.sync;
 
 import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.bucket.BucketPlan;
+import io.github.panamanccl.bucket.Inventory;
 import io.github.panamanccl.bucket.PlanFormatException;
+import io.github.panamanccl.bucket.TensorSpec;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -11,6 +13,7 @@ import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
@@ -170,10 +173,42 @@ public final class WeightReceiver implements AutoCloseable {
             return this;
         }
 
-        /** Refuse to join unless the sender's plan has this fingerprint ({@link BucketPlan#fingerprint()}). */
+        /**
+         * Refuse to join unless the sender's plan has this fingerprint ({@link BucketPlan#fingerprint()}): the same
+         * tensors and the same layout, bucket size included. To require the tensors whatever the bucket size, use
+         * {@link #expectInventory}.
+         */
         public Builder expectPlan(String fingerprint) {
             HexFormat.of().parseHex(fingerprint); // validates
             this.expectedFingerprint = fingerprint;
+            return this;
+        }
+
+        /**
+         * Refuse to join unless the sender's tensors are exactly these: the same names, dtypes and shapes in the same
+         * order (whatever the bucket size the sender chose). {@link #scatterInto} alone checks names and byte sizes
+         * only, so a bf16 destination would take an fp16 tensor of the same shape; with this the join is declined
+         * ({@link JoinRejectedException}, {@code PLAN_MISMATCH}) naming the first tensor that differs and both its
+         * dtypes and shapes, and the sender is told why.
+         *
+         * @throws PlanFormatException two tensors share a name
+         */
+        public Builder expectInventory(List<TensorSpec> tensors) {
+            expectations = expectations.withTensors(tensors);
+            return this;
+        }
+
+        /**
+         * Refuse to join unless the sender's tensors have this fingerprint ({@link Inventory#fingerprint()},
+         * {@link BucketPlan#inventoryFingerprint()}: names, dtypes, shapes and order, not the bucket size), for a
+         * receiver that pins a model without listing it. A plan of other tensors is declined
+         * ({@link JoinRejectedException}, {@code PLAN_MISMATCH}) naming both fingerprints.
+         *
+         * @throws IllegalArgumentException the fingerprint is not 64 hex digits
+         */
+        public Builder expectInventory(String inventoryFingerprint) {
+            expectations = expectations.withInventoryFingerprint(Objects.requireNonNull(inventoryFingerprint,
+                    "inventoryFingerprint"));
             return this;
         }
 
@@ -195,9 +230,17 @@ public final class WeightReceiver implements AutoCloseable {
             return this;
         }
 
-        /** Scatter mode: every tensor of the plan, by name, each exactly its byte size (checked at join). */
+        /**
+         * Scatter mode: every tensor of the plan, by name, each exactly its byte size (checked at join; add
+         * {@link #expectInventory} to check dtypes and shapes too). Written on the receiver's own threads and on the
+         * one that calls {@link #awaitUpdate}: segments of {@code Arena.ofShared()}, {@code Arena.ofAuto()},
+         * {@code Arena.global()} or heap segments.
+         *
+         * @throws IllegalArgumentException a segment is confined to one thread ({@code Arena.ofConfined()}) or its
+         *                                  arena is closed, naming the tensor
+         */
         public Builder scatterInto(Map<String, MemorySegment> destinations) {
-            this.destinations = Map.copyOf(destinations);
+            this.destinations = Tensors.shareable(destinations, "scatterInto");
             this.consumer = null;
             this.deviceDestinations = null;
             return this;
@@ -248,7 +291,8 @@ public final class WeightReceiver implements AutoCloseable {
 
         /**
          * Connects, authenticates, receives the plan and checks it against what this receiver expects (its
-         * destinations by name and size, {@link #expectPlan}, {@link #maxBufferBytes}), allocates the buffers, then
+         * tensors by {@link #expectInventory}, its destinations by name and size, {@link #expectPlan},
+         * {@link #maxBufferBytes}), allocates the buffers, then
          * takes its place. A plan this receiver turns down is declined, and the sender is told why. The transport
          * group is formed later, inside {@link #awaitUpdate}.
          *
@@ -257,7 +301,8 @@ public final class WeightReceiver implements AutoCloseable {
          * @throws IllegalStateException    a required setting is missing
          * @throws JoinRejectedException    the sender refused ({@link JoinRejectedException#reason()}: wrong token,
          *                                  plan mismatch, group full, busy: retry), or this receiver declined the
-         *                                  sender's plan ({@code PLAN_MISMATCH}, naming the tensor that does not fit)
+         *                                  sender's plan ({@code PLAN_MISMATCH}, naming the tensor that differs from
+         *                                  {@link #expectInventory} or does not fit its destination)
          * @throws ProtocolException        the sender's answer was malformed or too large, e.g. a plan that does not
          *                                  decode (its {@link PlanFormatException} is the cause), or one whose
          *                                  buffers exceed {@link #maxBufferBytes} or cannot be allocated
@@ -308,11 +353,12 @@ public final class WeightReceiver implements AutoCloseable {
         }
 
         /**
-         * The data plane for {@code plan}. Destinations that do not fit it (names, sizes) decline it, naming the
-         * tensor; then its buffers must fit the budget; buffers that cannot be allocated are the sender's plan's
+         * The data plane for {@code plan}. Tensors other than {@link #expectInventory}'s and destinations that do not
+         * fit it (names, sizes) decline it, naming the tensor; then its buffers must fit the budget; buffers that cannot be allocated are the sender's plan's
          * fault: it came from the network.
          */
         private ReceiverUpdates<?> updatesFor(BucketPlan plan, InetAddress sender, Consumer<Wire.Message> toSender) {
+            expectations.checkInventory(plan);
             try {
                 return switch (options.transport()) {
                     case NcclTransport nccl -> {

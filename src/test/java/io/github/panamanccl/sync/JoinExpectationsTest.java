@@ -3,6 +3,7 @@ package io.github.panamanccl.sync;
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.BucketPlanner;
 import io.github.panamanccl.bucket.DType;
+import io.github.panamanccl.bucket.Inventory;
 import io.github.panamanccl.bucket.PlanCodec;
 import io.github.panamanccl.bucket.TensorSpec;
 import io.github.panamanccl.testing.RawPlanWriter;
@@ -89,6 +90,77 @@ class JoinExpectationsTest {
         missing.remove("layers.0.norm.weight");
         String message = assertDeclined(receiver().scatterInto(missing));
         assertTrue(message.contains("no destination for tensor layers.0.norm.weight of the plan"), message);
+    }
+
+    // ---- the tensors a receiver expects: names, dtypes, shapes, order ----
+
+    /**
+     * The issue's case: a receiver built for another inventory, same byte sizes (bf16 and fp16 swapped, a shape
+     * transposed). Its destinations fit by name and size, so without expectInventory it joins; with it, the join is
+     * declined naming the first tensor that differs and both its descriptions.
+     */
+    @Test
+    void a_receiver_expecting_other_dtypes_or_shapes_of_the_same_sizes_is_declined_naming_the_tensor()
+            throws Exception {
+        List<TensorSpec> swapped = List.of(SENT.get(0), new TensorSpec("layers.0.mlp.weight", DType.FLOAT16, 1024, 64),
+                new TensorSpec("layers.0.norm.weight", DType.BFLOAT16, 64));
+        Map<String, MemorySegment> sameSizes = allocate(swapped);
+        String message = assertDeclined(receiver().scatterInto(sameSizes).expectInventory(swapped));
+        assertTrue(message.contains("tensor layers.0.mlp.weight is bfloat16 [1024, 64] in the sender's plan, this "
+                + "receiver expects float16 [1024, 64]"), message);
+
+        List<TensorSpec> transposed = List.of(new TensorSpec("layers.0.attn.weight", DType.FLOAT32, 32, 64),
+                SENT.get(1), SENT.get(2));
+        message = assertDeclined(receiver().scatterInto(allocate(transposed)).expectInventory(transposed));
+        assertTrue(message.contains("tensor layers.0.attn.weight is float32 [64, 32] in the sender's plan, this "
+                + "receiver expects float32 [32, 64]"), message);
+
+        try (WeightReceiver unchecked = receiver().scatterInto(sameSizes).join(JOIN)) {
+            assertEquals(SENT, unchecked.plan().tensors(), "names and sizes alone let it in");
+        }
+    }
+
+    @Test
+    void a_receiver_expecting_another_order_or_other_tensors_is_declined_naming_the_first_difference()
+            throws Exception {
+        List<TensorSpec> reordered = List.of(SENT.get(1), SENT.get(0), SENT.get(2));
+        String message = assertDeclined(receiver().scatterInto(allocate(SENT)).expectInventory(reordered));
+        assertTrue(message.contains("tensor 0 of the sender's plan is layers.0.attn.weight, this receiver expects "
+                + "layers.0.mlp.weight, which the plan has at position 1"), message);
+
+        List<TensorSpec> longer = List.of(SENT.get(0), SENT.get(1), SENT.get(2),
+                new TensorSpec("lm_head.weight", DType.BFLOAT16, 8));
+        message = assertDeclined(receiver().scatterInto(allocate(SENT)).expectInventory(longer));
+        assertTrue(message.contains("the sender's plan has 3 tensors, this receiver expects 4: tensor lm_head.weight is"
+                + " missing"), message);
+
+        message = assertDeclined(receiver().scatterInto(allocate(SENT)).expectInventory(SENT.subList(0, 2)));
+        assertTrue(message.contains("the sender's plan has 3 tensors, this receiver expects 2: tensor "
+                + "layers.0.norm.weight is not expected"), message);
+    }
+
+    /**
+     * A receiver pins the model by its inventory fingerprint without knowing the sender's bucket size (64 KiB here;
+     * the receiver computes the fingerprint from the tensors alone), and a fingerprint of another model is declined
+     * naming both; expectPlan of a plan of the same tensors at another bucket size is refused by the sender.
+     */
+    @Test
+    void an_inventory_fingerprint_admits_the_model_at_any_bucket_size_and_refuses_another() throws Exception {
+        String other = Inventory.fingerprint(List.of(SENT.get(0), SENT.get(1)));
+        String message = assertDeclined(receiver().scatterInto(allocate(SENT)).expectInventory(other));
+        assertTrue(message.contains("the sender's 3 tensors have inventory fingerprint " + Inventory.fingerprint(SENT)
+                + ", this receiver requires " + other), message);
+
+        JoinRejectedException refused = assertThrows(JoinRejectedException.class, () -> receiver()
+                .scatterInto(allocate(SENT)).expectPlan(BucketPlanner.plan(SENT, 1 << 20).fingerprint()).join(JOIN));
+        assertEquals(FailureReason.PLAN_MISMATCH, refused.reason(), refused.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> receiver().expectInventory("abc"));
+        try (WeightReceiver pinned = receiver().scatterInto(allocate(SENT)).expectInventory(SENT)
+                .expectInventory(Inventory.fingerprint(SENT).toUpperCase(java.util.Locale.ROOT)).join(JOIN)) {
+            assertEquals(Inventory.fingerprint(SENT), pinned.plan().inventoryFingerprint());
+            assertTrue(!BucketPlanner.plan(SENT, 1 << 20).fingerprint().equals(pinned.plan().fingerprint()),
+                    "the plan fingerprint depends on the bucket size");
+        }
     }
 
     // ---- what a plan may make the receiver allocate ----
