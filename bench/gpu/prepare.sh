@@ -17,8 +17,9 @@ LIMIT_BYTES=$((64 * 1024 * 1024))
 # scan of a jar the "jar" file system (jdk.zipfs); JMH uses java.management (it forks with the
 # host VM's arguments) and jdk.unsupported (Unsafe).
 MODULES="java.base,java.logging,java.xml,java.management,jdk.management,jdk.unsupported,jdk.zipfs"
-# Provided by the console launcher jar, or not needed on the GPU machine (charts).
-DROP_PATTERN='^(junit-|opentest4j-|apiguardian-|jfreechart-)'
+# Provided by the console launcher jar, or not needed on the GPU machine (charts; Jazzer: the fuzz targets are not
+# tagged gpu, and without Jazzer their methods are no tests at all).
+DROP_PATTERN='^(junit-|opentest4j-|apiguardian-|jfreechart-|jazzer)'
 
 build=1
 case "${1:-}" in

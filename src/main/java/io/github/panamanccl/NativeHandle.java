@@ -23,6 +23,7 @@ final class NativeHandle {
      *                    memory, which Java must never dereference
      * @param destructor  frees the resource; receives a segment at {@code address}
      */
+    @SuppressWarnings("restricted") // size and destructor come from the call that created the resource
     NativeHandle(String description, long address, long byteSize, Consumer<MemorySegment> destructor) {
         this.description = description;
         this.arena = Arena.ofShared();
@@ -39,6 +40,7 @@ final class NativeHandle {
      * A zero-length segment {@code offset} bytes past the handle's address, tied to this resource's lifetime
      * (a downcall that receives it keeps the resource from being freed meanwhile).
      */
+    @SuppressWarnings("restricted") // zero length: a handle into the resource, never dereferenced
     MemorySegment segmentAt(long offset) {
         requireOpen();
         return offset == 0 ? segment : MemorySegment.ofAddress(segment.address() + offset).reinterpret(arena, null);

@@ -170,6 +170,7 @@ public final class NativeLibraries {
          * /proc/self/maps), then loads that file with System.load so the loader lookup sees it.
          */
         @Override
+        @SuppressWarnings("restricted") // opening the library is this loader's job; only a symbol's address is read
         public Path loadBySoname(String soname, String probeSymbol) {
             SymbolLookup opened = SymbolLookup.libraryLookup(soname, Arena.global());
             MemorySegment symbol = opened.find(probeSymbol).orElseThrow(

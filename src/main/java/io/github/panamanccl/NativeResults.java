@@ -79,6 +79,7 @@ final class NativeResults {
     }
 
     /** Reads a C string the library owns; NULL reads as empty. */
+    @SuppressWarnings("restricted") // the library's error text: read, never written, and at most MAX_ERROR_TEXT bytes
     private static String text(MemorySegment cString) {
         if (cString.equals(MemorySegment.NULL)) {
             return "";

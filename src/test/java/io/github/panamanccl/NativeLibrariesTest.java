@@ -3,12 +3,16 @@ package io.github.panamanccl;
 import io.github.panamanccl.LibraryLocator.Candidate;
 import io.github.panamanccl.NativeLibraries.LoadOutcome;
 import io.github.panamanccl.testing.FakeNative;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -36,8 +40,12 @@ class NativeLibrariesTest {
         }
     };
 
+    private static final int E_MACHINE_OFFSET = 18;
+    private static final short EM_SPARCV9 = 43;
+
     @TempDir
     Path temp;
+    private final List<Path> links = new ArrayList<>();
 
     private List<Candidate> candidates(Map<String, String> properties, Map<String, String> environment)
             throws IOException {
@@ -49,9 +57,9 @@ class NativeLibrariesTest {
     @Test
     void everyPlaceTriedIsListedWithWhyItFailedAndHowToPointAtTheLibrary() throws IOException {
         Files.createDirectories(temp.resolve("ld"));
-        Path notElf = Files.writeString(temp.resolve("ld/libnccl.so.2"), "not a shared object");
+        Path notElf = unloadable(temp.resolve("ld/libnccl.so.2"));
         Files.createDirectories(temp.resolve("cudahome/lib64"));
-        Path alsoNotElf = Files.write(temp.resolve("cudahome/lib64/libnccl.so.2"), new byte[4096]);
+        Path alsoNotElf = unloadable(temp.resolve("cudahome/lib64/libnccl.so.2"));
         Files.createDirectories(temp.resolve("cudahome/lib/libnccl.so.2")); // a directory, not a file
 
         LoadOutcome outcome = NativeLibraries.load(NativeLibrary.NCCL,
@@ -92,7 +100,7 @@ class NativeLibrariesTest {
     void anUnloadableExplicitPathFailsWithoutFallingThroughToALoadableCopy() throws IOException {
         Path wheel = loadableWheel();
         Files.createDirectories(temp.resolve("explicit"));
-        Path notElf = Files.writeString(temp.resolve("explicit/libnccl.so.2"), "not a shared object");
+        Path notElf = unloadable(temp.resolve("explicit/libnccl.so.2"));
 
         LoadOutcome outcome = NativeLibraries.load(NativeLibrary.NCCL,
                 candidates(Map.of("panamanccl.nccl.path", notElf.toString()),
@@ -143,7 +151,27 @@ class NativeLibrariesTest {
     private Path loadableWheel() throws IOException {
         Path site = temp.resolve("venv/lib/python3.12/site-packages/nvidia/nccl/lib");
         Files.createDirectories(site);
-        return Files.createSymbolicLink(site.resolve("libnccl.so.2"), FakeNative.ncclLibrary());
+        Path link = Files.createSymbolicLink(site.resolve("libnccl.so.2"), FakeNative.ncclLibrary());
+        links.add(link);
+        return link;
+    }
+
+    /** The links point out of the temporary directory, which JUnit would warn about when it deletes them. */
+    @AfterEach
+    void deleteLinks() throws IOException {
+        for (Path link : links) {
+            Files.delete(link);
+        }
+    }
+
+    /**
+     * A copy of the fake libnccl built, its ELF header says, for another machine (SPARC V9), so that it cannot be
+     * loaded. (A file that is no ELF at all fails to load too, but first makes the JVM warn about stack guards.)
+     */
+    private static Path unloadable(Path file) throws IOException {
+        byte[] elf = Files.readAllBytes(FakeNative.ncclLibrary());
+        ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN).putShort(E_MACHINE_OFFSET, EM_SPARCV9);
+        return Files.write(file, elf);
     }
 
     @Test

@@ -3,8 +3,6 @@ package io.github.panamanccl.bucket;
 import io.github.panamanccl.DeviceMemory;
 
 import java.lang.foreign.MemorySegment;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.AbstractList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -28,7 +26,8 @@ import java.util.Objects;
  *     element size (so each piece holds whole elements).</li>
  * <li>Pieces appear in inventory order: bucket indices never decrease and pieces within a bucket never overlap.</li>
  * <li>Every bucket holds at least one piece, its byte size is the end of its last piece, at most
- *     {@link #bucketCapBytes()}. Bytes of a bucket not covered by a piece are padding and are packed as zeros.</li>
+ *     {@link #bucketCapBytes()}. Bytes of a bucket not covered by a piece are padding and are packed as zeros. The
+ *     buckets' total byte size fits in a {@code long}.</li>
  * <li>Names are unique. Counts are bounded: {@value #MAX_TENSORS} tensors, {@value #MAX_BUCKETS} buckets,
  *     {@value #MAX_PIECES} pieces, {@value #MAX_TOTAL_NAME_BYTES} name bytes in all.</li>
  * </ul>
@@ -84,6 +83,7 @@ public final class BucketPlan {
     private final Map<String, Integer> indexByName;
     private final long totalTensorBytes;
     private volatile String fingerprint;
+    private volatile String inventoryFingerprint;
 
     private BucketPlan(long bucketCapBytes, long alignment, TensorSpec[] tensors, long[] bucketSizes,
                        int[] firstPiece, int[] pieceBucket, long[] pieceOffset, long[] pieceLength) {
@@ -140,11 +140,17 @@ public final class BucketPlan {
 
     /** Checks every rule and fills the derived arrays; returns the total tensor bytes. */
     private long validate() {
+        long bucketBytes = 0;
         for (int b = 0; b < bucketSizes.length; b++) {
             if (bucketSizes[b] < 1 || bucketSizes[b] > bucketCapBytes) {
                 throw new PlanFormatException("buckets[" + b + "].byteSize", bucketSizes[b],
                         "outside [1, bucketCapBytes = " + bucketCapBytes + "]");
             }
+            if (bucketSizes[b] > Long.MAX_VALUE - bucketBytes) {
+                throw new PlanFormatException("buckets[" + b + "].byteSize", bucketSizes[b],
+                        "the buckets' total byte size overflows a long (" + bucketBytes + " before this bucket)");
+            }
+            bucketBytes += bucketSizes[b];
         }
         long nameBytes = 0;
         for (int t = 0; t < tensors.length; t++) {
@@ -432,13 +438,21 @@ public final class BucketPlan {
     public String fingerprint() {
         String value = fingerprint;
         if (value == null) {
-            try {
-                byte[] digest = MessageDigest.getInstance("SHA-256").digest(PlanCodec.encode(this));
-                value = HexFormat.of().formatHex(digest);
-            } catch (NoSuchAlgorithmException impossible) {
-                throw new AssertionError("every JDK has SHA-256", impossible);
-            }
+            value = HexFormat.of().formatHex(Inventory.sha256().digest(PlanCodec.encode(this)));
             fingerprint = value;
+        }
+        return value;
+    }
+
+    /**
+     * {@link Inventory#fingerprint(List)} of this plan's tensors: what a receiver pins to require a model whatever
+     * the bucket size the sender chose.
+     */
+    public String inventoryFingerprint() {
+        String value = inventoryFingerprint;
+        if (value == null) {
+            value = Inventory.fingerprint(tensors());
+            inventoryFingerprint = value;
         }
         return value;
     }

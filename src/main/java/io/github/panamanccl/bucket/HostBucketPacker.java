@@ -125,6 +125,7 @@ public final class HostBucketPacker {
      * Copies the bucket bytes {@code [from, to)}: the parts of the pieces inside it and, when packing, zeros for the
      * padding inside it. A run of pieces adjacent both in the bucket and in memory is copied at once.
      */
+    @SuppressWarnings("restricted") // the one reinterpret below is explained where it is called
     private static void copyRange(BucketPlan plan, int bucket, MemorySegment[] tensors, MemorySegment bucketBytes,
                                   long from, long to, boolean pack) {
         int end = plan.firstPieceOfBucket(bucket + 1);

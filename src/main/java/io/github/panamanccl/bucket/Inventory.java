@@ -11,10 +11,13 @@ import java.nio.charset.CharsetDecoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 
@@ -297,6 +300,43 @@ public final class Inventory {
     /** Bytes of all tensors together. */
     public long totalBytes() {
         return totalBytes;
+    }
+
+    /** {@link #fingerprint(List)} of these tensors. */
+    public String fingerprint() {
+        return fingerprint(tensors);
+    }
+
+    /**
+     * SHA-256, as 64 lower-case hex digits, of the tensors' names, dtypes and shapes in order, and of nothing
+     * else: unlike {@link BucketPlan#fingerprint()} it does not change with the bucket size, the alignment or the
+     * planner, so a receiver can require a model without knowing how the sender buckets it. Encoding hashed:
+     * {@code "PNIF"}, u32 version 1, u32 count, then per tensor u32 name length, the name's UTF-8, u8 dtype code
+     * ({@link DType#code()}), u8 rank, rank x u64 dimension (big-endian).
+     */
+    public static String fingerprint(List<TensorSpec> tensors) {
+        MessageDigest digest = sha256();
+        ByteBuffer fixed = ByteBuffer.allocate(4 + 1 + 1 + 8 * TensorSpec.MAX_RANK);
+        digest.update(fixed.put(new byte[] {'P', 'N', 'I', 'F'}).putInt(1).putInt(tensors.size()).flip());
+        for (TensorSpec tensor : tensors) {
+            byte[] name = tensor.nameUtf8();
+            digest.update(fixed.clear().putInt(name.length).flip());
+            digest.update(name);
+            fixed.clear().put((byte) tensor.dtype().code()).put((byte) tensor.rank());
+            for (int axis = 0; axis < tensor.rank(); axis++) {
+                fixed.putLong(tensor.dim(axis));
+            }
+            digest.update(fixed.flip());
+        }
+        return HexFormat.of().formatHex(digest.digest());
+    }
+
+    static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException impossible) {
+            throw new AssertionError("every JDK has SHA-256", impossible);
+        }
     }
 
     /**

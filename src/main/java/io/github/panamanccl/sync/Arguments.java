@@ -17,6 +17,10 @@ final class Arguments {
     }
 
     static int atLeast(String name, int value, int minimum) {
+        return (int) atLeast(name, (long) value, minimum);
+    }
+
+    static long atLeast(String name, long value, long minimum) {
         if (value < minimum) {
             throw new IllegalArgumentException(name + " must be at least " + minimum + ": " + value);
         }

@@ -5,11 +5,16 @@ import java.nio.ByteBuffer;
 /**
  * Cuts a control connection's byte stream into frames ({@code u32 length, body}) without blocking: bytes in, whole
  * bodies out, as they complete. Pure (no I/O), so it is checked, and fuzzed, on its own. A length above the current
- * limit is refused before anything of the body is buffered.
+ * limit is refused before anything of the body is buffered, and a body's buffer grows with the bytes that arrived
+ * (at most twice them), never to the announced length up front: four bytes cannot make it allocate megabytes.
  */
 final class FrameReader {
+    /** The first buffer of a body, and the most it allocates before bytes of the body arrive. */
+    static final int FIRST_BODY_BYTES = 64 << 10;
+
     private final ByteBuffer header = ByteBuffer.allocate(4);
     private ByteBuffer body;
+    private int bodyLength;
     private int maxFrameBytes;
 
     FrameReader(int maxFrameBytes) {
@@ -43,16 +48,22 @@ final class FrameReader {
             if (length > maxFrameBytes) {
                 throw new FrameTooLargeException(length, maxFrameBytes);
             }
-            body = ByteBuffer.allocate((int) length);
+            bodyLength = (int) length;
+            body = ByteBuffer.allocate(Math.min(bodyLength, FIRST_BODY_BYTES));
         }
-        int n = Math.min(body.remaining(), src.remaining());
-        body.put(body.position(), src, src.position(), n);
-        body.position(body.position() + n);
-        src.position(src.position() + n);
-        if (body.hasRemaining()) {
+        while (src.hasRemaining() && body.position() < bodyLength) {
+            if (!body.hasRemaining()) {
+                body = ByteBuffer.allocate((int) Math.min(bodyLength, 2L * body.capacity())).put(body.flip());
+            }
+            int n = Math.min(body.remaining(), src.remaining());
+            body.put(body.position(), src, src.position(), n);
+            body.position(body.position() + n);
+            src.position(src.position() + n);
+        }
+        if (body.position() < bodyLength) {
             return null;
         }
-        byte[] complete = body.array();
+        byte[] complete = body.array(); // its capacity is the body's length: growth stops there
         body = null;
         header.clear();
         return complete;

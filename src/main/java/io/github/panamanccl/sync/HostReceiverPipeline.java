@@ -159,8 +159,13 @@ abstract sealed class HostReceiverPipeline implements ReceiverPipeline<Transport
         HostInPlace(BucketPlan plan, Applier applier) {
             super(plan, applier);
             buffers = new MemorySegment[Math.min(2, plan.bucketCount())];
-            for (int i = 0; i < buffers.length; i++) {
-                buffers[i] = arena.allocate(plan.maxBucketByteSize(), alignment);
+            try {
+                for (int i = 0; i < buffers.length; i++) {
+                    buffers[i] = arena.allocate(plan.maxBucketByteSize(), alignment);
+                }
+            } catch (RuntimeException | Error e) {
+                arena.close(); // the first buffer, when the second cannot be had
+                throw e;
             }
         }
 

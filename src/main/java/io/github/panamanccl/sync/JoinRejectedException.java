@@ -9,14 +9,21 @@ public final class JoinRejectedException extends SyncException {
     private static final long serialVersionUID = 1L;
 
     private final FailureReason reason;
+    private final String detail;
 
     JoinRejectedException(FailureReason reason, String message) {
         super("join rejected (" + reason + "): " + message + ". " + reason.advice());
         this.reason = reason;
+        this.detail = message;
     }
 
     /** Why the join was refused. */
     public FailureReason reason() {
         return reason;
+    }
+
+    /** What was refused, without the reason and the advice: what the other side is told. */
+    String detail() {
+        return detail;
     }
 }

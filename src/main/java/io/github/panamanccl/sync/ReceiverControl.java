@@ -154,14 +154,13 @@ final class ReceiverControl implements ControlLoop.Agent {
      * This receiver turns the plan down because of {@code why}: the sender frees its place at once and hears the
      * reason (nothing is sent when the sender refused first, or the connection has ended).
      */
-    void decline(RuntimeException why) {
-        FailureReason reason = switch (why) {
-            case JoinRejectedException rejected -> rejected.reason();
-            case ProtocolException _ -> FailureReason.PROTOCOL;
-            case IllegalArgumentException _ -> FailureReason.PLAN_MISMATCH; // the tensors do not fit the plan
-            case RuntimeException _ -> FailureReason.LOCAL_ERROR;
-        };
-        send(new Wire.Reject(reason, String.valueOf(why.getMessage())));
+    void decline(Throwable why) {
+        if (why instanceof JoinRejectedException rejected) {
+            send(new Wire.Reject(rejected.reason(), rejected.detail()));
+        } else {
+            send(new Wire.Reject(why instanceof ProtocolException ? FailureReason.PROTOCOL : FailureReason.LOCAL_ERROR,
+                    String.valueOf(why.getMessage())));
+        }
     }
 
     // ---- the loop's events ----
@@ -183,7 +182,10 @@ final class ReceiverControl implements ControlLoop.Agent {
         liveness.heard(now);
         if (!welcome.isDone()) {
             switch (message) {
-                case Wire.Welcome w -> welcome.complete(w);
+                case Wire.Welcome w -> {
+                    link.maxFrameBytes(Wire.MAX_SMALL_FRAME_BYTES); // the plan was the one large frame
+                    welcome.complete(w);
+                }
                 case Wire.Reject r -> end(new JoinRejectedException(r.reason(), r.message()));
                 case Wire.Heartbeat h -> {
                     // heard

@@ -25,8 +25,8 @@ import java.util.concurrent.TimeUnit;
  * at once when it declines (REJECT, with its reason, which is remembered for the messages) or its connection ends.
  */
 final class SenderControl implements ControlLoop.Agent {
-    /** Largest frame an unauthenticated peer may send. */
-    static final int HANDSHAKE_FRAME_BYTES = 8 << 10;
+    /** Largest frame an unauthenticated peer may send: its JOIN_REQUEST. */
+    static final int HANDSHAKE_FRAME_BYTES = Wire.MAX_SMALL_FRAME_BYTES;
     /** Unauthenticated connections held at once. */
     static final int MAX_HANDSHAKES = 256;
     /**

@@ -8,13 +8,42 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.function.IntFunction;
 import java.util.function.ToLongFunction;
 
 /** Matches application tensors (by name) to a plan's tensor indices, checking names and sizes. */
 final class Tensors {
+    /** A thread that owns nothing: segments it may access are accessible from any thread. */
+    private static final Thread ANOTHER_THREAD = Thread.ofPlatform().unstarted(() -> { });
+
     private Tensors() {
+    }
+
+    /**
+     * A copy of {@code byName}, checked to be usable from the sync's own threads (the packer, the data plane, any
+     * thread that calls {@code awaitUpdate}): every segment alive and not confined to one thread.
+     *
+     * @param role e.g. {@code "hostSources"}, for the message
+     * @throws IllegalArgumentException naming the tensor, what is wrong and the arenas that work
+     */
+    static Map<String, MemorySegment> shareable(Map<String, MemorySegment> byName, String role) {
+        Map<String, MemorySegment> copy = Map.copyOf(byName);
+        for (Map.Entry<String, MemorySegment> tensor : new TreeMap<>(copy).entrySet()) {
+            MemorySegment segment = tensor.getValue();
+            if (!segment.scope().isAlive()) {
+                throw new IllegalArgumentException(role + ": the segment of tensor " + tensor.getKey()
+                        + " belongs to an arena that is already closed");
+            }
+            if (!segment.isAccessibleBy(ANOTHER_THREAD)) {
+                throw new IllegalArgumentException(role + ": the segment of tensor " + tensor.getKey()
+                        + " is confined to one thread (Arena.ofConfined()), but the sync copies it on threads of its"
+                        + " own. Allocate it from Arena.ofShared(), Arena.ofAuto() or Arena.global(), or use a heap"
+                        + " segment (MemorySegment.ofArray)");
+            }
+        }
+        return copy;
     }
 
     /**

@@ -3,6 +3,7 @@ package io.github.panamanccl.sync;
 import io.github.panamanccl.CudaEvent;
 import io.github.panamanccl.CudaStream;
 import io.github.panamanccl.DeviceMemory;
+import io.github.panamanccl.NativeAccess;
 
 import java.lang.foreign.MemorySegment;
 import java.net.InetAddress;
@@ -23,7 +24,12 @@ import java.net.InetAddress;
  */
 public sealed interface Transport permits HostTcpTransport, NcclTransport {
 
-    /** The host TCP transport: buckets in host memory, one TCP connection from the root to each receiver. */
+    /**
+     * The host TCP transport: buckets in host memory, one TCP connection from the root to each receiver. Needs no
+     * native access: in a JVM that denies it ({@code --illegal-native-access=deny}) it works the same, except that
+     * the sender copies tensors that are adjacent slices of one buffer one by one instead of as one run, and logs a
+     * warning that names the option allowing the single copy.
+     */
     static Transport hostTcp() {
         return HostTcpTransport.INSTANCE;
     }
@@ -32,8 +38,12 @@ public sealed interface Transport permits HostTcpTransport, NcclTransport {
      * The NCCL transport: buckets in device memory on CUDA device {@code device}, one {@code ncclBroadcast} per
      * bucket on a non-blocking communicator polled with {@code ncclCommGetAsyncError} until the deadline (then
      * aborted). No checksum: NCCL's own transport integrity is relied on, and a CRC would cost a device pass.
+     *
+     * @throws IllegalStateException the JVM denies native access ({@code --illegal-native-access=deny} without
+     *                               {@code --enable-native-access}): the message names the option to pass
      */
     static Transport nccl(int device) {
+        NativeAccess.require("the nccl transport");
         return new NcclTransport(device);
     }
 

@@ -4,8 +4,10 @@ import io.github.panamanccl.DeviceMemory;
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.DevicePlanStorage;
 import io.github.panamanccl.bucket.HostPlanStorage;
+import io.github.panamanccl.bucket.Inventory;
 import io.github.panamanccl.bucket.PlanFormatException;
 import io.github.panamanccl.bucket.PlanStorage;
+import io.github.panamanccl.bucket.TensorSpec;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -19,6 +21,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * The engine side: joins a {@link WeightSender}, learns the plan, and applies updates either by scattering each
@@ -193,6 +196,7 @@ public final class WeightReceiver implements AutoCloseable {
         private int port = -1;
         private String name = "receiver";
         private String expectedFingerprint;
+        private ReceiverExpectations expectations = ReceiverExpectations.NONE;
         private CommitMode mode = CommitMode.STAGED;
         private Map<String, MemorySegment> destinations;
         private Map<String, DeviceMemory> deviceDestinations;
@@ -225,10 +229,56 @@ public final class WeightReceiver implements AutoCloseable {
             return this;
         }
 
-        /** Refuse to join unless the sender's plan has this fingerprint ({@link BucketPlan#fingerprint()}). */
+        /**
+         * Refuse to join unless the sender's plan has this fingerprint ({@link BucketPlan#fingerprint()}): the same
+         * tensors and the same layout, bucket size included. To require the tensors whatever the bucket size, use
+         * {@link #expectInventory}.
+         */
         public Builder expectPlan(String fingerprint) {
             HexFormat.of().parseHex(fingerprint); // validates
             this.expectedFingerprint = fingerprint;
+            return this;
+        }
+
+        /**
+         * Refuse to join unless the sender's tensors are exactly these: the same names, dtypes and shapes in the same
+         * order (whatever the bucket size the sender chose). {@link #scatterInto} alone checks names and byte sizes
+         * only, so a bf16 destination would take an fp16 tensor of the same shape; with this the join is declined
+         * ({@link JoinRejectedException}, {@code PLAN_MISMATCH}) naming the first tensor that differs and both its
+         * dtypes and shapes, and the sender is told why.
+         *
+         * @throws PlanFormatException two tensors share a name
+         */
+        public Builder expectInventory(List<TensorSpec> tensors) {
+            expectations = expectations.withTensors(tensors);
+            return this;
+        }
+
+        /**
+         * Refuse to join unless the sender's tensors have this fingerprint ({@link Inventory#fingerprint()},
+         * {@link BucketPlan#inventoryFingerprint()}: names, dtypes, shapes and order, not the bucket size), for a
+         * receiver that pins a model without listing it. A plan of other tensors is declined
+         * ({@link JoinRejectedException}, {@code PLAN_MISMATCH}) naming both fingerprints.
+         *
+         * @throws IllegalArgumentException the fingerprint is not 64 hex digits
+         */
+        public Builder expectInventory(String inventoryFingerprint) {
+            expectations = expectations.withInventoryFingerprint(Objects.requireNonNull(inventoryFingerprint,
+                    "inventoryFingerprint"));
+            return this;
+        }
+
+        /**
+         * The most memory this receiver allocates for the plan's bucket buffers ({@link CommitMode#IN_PLACE}: two
+         * of the largest bucket) or staging area ({@link CommitMode#STAGED}: every bucket); a plan that needs more is
+         * refused at join with a {@link ProtocolException} naming its sizes. Default: twice the plan's tensor bytes
+         * plus 16 MiB. With destinations the tensors are this receiver's own, so the default bounds what the sender's
+         * plan can add as padding; a delivered-mode receiver takes the plan's tensors as they come. For
+         * {@link #allocateStorage()} it bounds the storage allocated from the plan (two storages when staged); the
+         * default allows each storage twice the plan's tensor bytes plus 16 MiB.
+         */
+        public Builder maxBufferBytes(long bytes) {
+            expectations = expectations.withMaxBufferBytes(bytes);
             return this;
         }
 
@@ -238,9 +288,17 @@ public final class WeightReceiver implements AutoCloseable {
             return this;
         }
 
-        /** Scatter mode: every tensor of the plan, by name, each exactly its byte size (checked at join). */
+        /**
+         * Scatter mode: every tensor of the plan, by name, each exactly its byte size (checked at join; add
+         * {@link #expectInventory} to check dtypes and shapes too). Written on the receiver's own threads and on the
+         * one that calls {@link #awaitUpdate}: segments of {@code Arena.ofShared()}, {@code Arena.ofAuto()},
+         * {@code Arena.global()} or heap segments.
+         *
+         * @throws IllegalArgumentException a segment is confined to one thread ({@code Arena.ofConfined()}) or its
+         *                                  arena is closed, naming the tensor
+         */
         public Builder scatterInto(Map<String, MemorySegment> destinations) {
-            this.destinations = Map.copyOf(destinations);
+            this.destinations = Tensors.shareable(destinations, "scatterInto");
             this.consumer = null;
             this.deviceDestinations = null;
             return this;
@@ -331,16 +389,22 @@ public final class WeightReceiver implements AutoCloseable {
         }
 
         /**
-         * Connects, authenticates, receives and validates the plan, checks the destinations against it and
-         * allocates the buffers, then takes its place (a receiver whose destinations do not fit the plan declines it,
-         * and the sender is told why). The transport group is formed later, inside {@link #awaitUpdate}.
+         * Connects, authenticates, receives the plan and checks it against what this receiver expects (its
+         * tensors by {@link #expectInventory}, its destinations by name and size, {@link #expectPlan},
+         * {@link #maxBufferBytes}), allocates the buffers, then
+         * takes its place. A plan this receiver turns down is declined, and the sender is told why. The transport
+         * group is formed later, inside {@link #awaitUpdate}.
          *
          * @param timeout bounds the whole join: connecting, the join request and the sender's answer
-         * @throws IllegalArgumentException the timeout is not positive, or the destinations do not fit the plan
+         * @throws IllegalArgumentException the timeout is not positive
+         * @throws IllegalStateException    a required setting is missing
          * @throws JoinRejectedException    the sender refused ({@link JoinRejectedException#reason()}: wrong token,
-         *                                  plan mismatch, group full, busy: retry)
+         *                                  plan mismatch, group full, busy: retry), or this receiver declined the
+         *                                  sender's plan ({@code PLAN_MISMATCH}, naming the tensor that differs from
+         *                                  {@link #expectInventory} or does not fit its destination)
          * @throws ProtocolException        the sender's answer was malformed or too large, e.g. a plan that does not
-         *                                  decode (its {@link PlanFormatException} is the cause)
+         *                                  decode (its {@link PlanFormatException} is the cause), or one whose
+         *                                  buffers exceed {@link #maxBufferBytes} or cannot be allocated
          * @throws ConnectionLostException  the sender could not be reached, or did not answer within the timeout
          */
         public WeightReceiver join(Duration timeout) {
@@ -380,31 +444,75 @@ public final class WeightReceiver implements AutoCloseable {
             try {
                 BucketPlan plan = control.awaitPlan();
                 Consumer<Wire.Message> toSender = message -> loop.post(() -> control.send(message));
-                StorageSync.Receiving receiving = storages == null ? null : StorageSync.receiver(plan, mode, storages,
-                        options.transport(), address, options.listener(), toSender);
+                StorageSync.Receiving receiving = storages == null ? null : storageFor(plan, address, toSender);
                 ReceiverUpdates<?> updates = receiving != null ? receiving.updates() : updatesFor(plan, address, toSender);
                 loop.post(() -> control.send(new Wire.Accept()));
                 return new WeightReceiver(loop, control, updates, plan, receiving == null ? null : receiving.target());
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | Error e) {
                 // Declines the plan, so the sender frees the place at once and knows why (a no-op when the sender
-                // refused, or the connection ended).
+                // refused, or the connection ended); an Error too ends the connection and its thread.
                 loop.post(() -> control.decline(e));
                 loop.close();
                 throw e;
             }
         }
 
-        /** The data plane for {@code plan}; throws naming the tensor when the destinations do not fit it. */
+        /**
+         * The data plane for {@code plan}. Tensors other than {@link #expectInventory}'s and destinations that do not
+         * fit it (names, sizes) decline it, naming the tensor; then its buffers must fit the budget; buffers that cannot be allocated are the sender's plan's
+         * fault: it came from the network.
+         */
         private ReceiverUpdates<?> updatesFor(BucketPlan plan, InetAddress sender, Consumer<Wire.Message> toSender) {
-            return switch (options.transport()) {
-                case NcclTransport nccl -> new ReceiverUpdates<>(nccl, DeviceReceiverPipeline.create(plan,
-                        nccl.device(), mode, Tensors.resolveDevice(plan, deviceDestinations, "destination")), sender,
-                        plan, options.listener(), toSender);
-                case HostTcpTransport host -> new ReceiverUpdates<>(host, HostReceiverPipeline.create(plan, mode,
-                        consumer != null ? HostReceiverPipeline.deliverTo(plan, consumer)
-                                : HostReceiverPipeline.scatterInto(plan, Tensors.resolve(plan, destinations,
-                                        "destination"))), sender, plan, options.listener(), toSender);
-            };
+            expectations.checkInventory(plan);
+            try {
+                return switch (options.transport()) {
+                    case NcclTransport nccl -> {
+                        long[] addresses = fitted(() -> Tensors.resolveDevice(plan, deviceDestinations, "destination"));
+                        expectations.checkBudget(plan, mode);
+                        yield new ReceiverUpdates<>(nccl, DeviceReceiverPipeline.create(plan, nccl.device(), mode,
+                                addresses), sender, plan, options.listener(), toSender);
+                    }
+                    case HostTcpTransport host -> {
+                        HostReceiverPipeline.Applier applier = consumer != null
+                                ? HostReceiverPipeline.deliverTo(plan, consumer)
+                                : HostReceiverPipeline.scatterInto(plan, fitted(() -> Tensors.resolve(plan, destinations,
+                                        "destination")));
+                        expectations.checkBudget(plan, mode);
+                        yield new ReceiverUpdates<>(host, HostReceiverPipeline.create(plan, mode, applier), sender, plan,
+                                options.listener(), toSender);
+                    }
+                };
+            } catch (OutOfMemoryError tooLarge) {
+                throw new ProtocolException("welcome.plan needs " + mode + " receive buffers that cannot be allocated ("
+                        + ReceiverExpectations.sizes(plan) + "): " + tooLarge.getMessage(), tooLarge);
+            }
+        }
+
+        /**
+         * The zero-copy data plane for {@code plan}: its tensors must be {@link #expectInventory}'s, and storage the
+         * receiver allocates from it must fit the budget, as buffers do.
+         */
+        private StorageSync.Receiving storageFor(BucketPlan plan, InetAddress sender, Consumer<Wire.Message> toSender) {
+            expectations.checkInventory(plan);
+            if (storages.isEmpty()) {
+                expectations.checkStorageBudget(plan, mode == CommitMode.STAGED ? 2 : 1);
+            }
+            try {
+                return StorageSync.receiver(plan, mode, storages, options.transport(), sender, options.listener(),
+                        toSender);
+            } catch (OutOfMemoryError tooLarge) {
+                throw new ProtocolException("welcome.plan needs storage that cannot be allocated ("
+                        + ReceiverExpectations.sizes(plan) + "): " + tooLarge.getMessage(), tooLarge);
+            }
+        }
+
+        /** The destinations as {@code resolve} matches them to the plan; a misfit declines the plan. */
+        private static <T> T fitted(Supplier<T> resolve) {
+            try {
+                return resolve.get();
+            } catch (IllegalArgumentException misfit) {
+                throw ReceiverExpectations.mismatch(misfit.getMessage());
+            }
         }
     }
 }

@@ -195,10 +195,14 @@ public final class WeightSender implements AutoCloseable {
 
         /**
          * The tensors to publish, by name, in host memory (host transport); every tensor of the plan, each exactly
-         * its byte size. Read at every publish.
+         * its byte size. Read at every publish, on the sender's own threads: segments of {@code Arena.ofShared()},
+         * {@code Arena.ofAuto()}, {@code Arena.global()} or heap segments.
+         *
+         * @throws IllegalArgumentException a segment is confined to one thread ({@code Arena.ofConfined()}) or its
+         *                                  arena is closed, naming the tensor
          */
         public Builder hostSources(Map<String, MemorySegment> sources) {
-            this.hostSources = Map.copyOf(sources);
+            this.hostSources = Tensors.shareable(sources, "hostSources");
             this.deviceSources = null;
             return this;
         }

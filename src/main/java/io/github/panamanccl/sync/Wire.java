@@ -28,7 +28,14 @@ final class Wire {
     static final int MAX_TOKEN_BYTES = 1024;
     static final int MAX_FINGERPRINT_BYTES = 64;
     static final int MAX_TEXT_BYTES = 4096;
+    /** Texts longer than this are cut when encoded. */
+    static final int MAX_TEXT_CHARS = 1000;
     static final int MAX_RENDEZVOUS_BYTES = 4096;
+    /**
+     * Every message but WELCOME fits in a frame this large (the longest, a JOIN_REQUEST with the longest token,
+     * fingerprint and name, is 5205 bytes): the limit for a peer that is not, or no longer, sending a plan.
+     */
+    static final int MAX_SMALL_FRAME_BYTES = 8 << 10;
 
     private Wire() {
     }
@@ -214,10 +221,21 @@ final class Wire {
         out.write(value);
     }
 
-    /** Texts are diagnostics: a long one is cut (1000 chars encode to at most 3000 UTF-8 bytes), never refused. */
+    /**
+     * Texts are diagnostics: a long one is cut (at most {@value #MAX_TEXT_CHARS} chars, which encode to at most 3000
+     * UTF-8 bytes), never refused; the cut never separates a surrogate pair, which would encode as '?'.
+     */
     private static void writeText(DataOutputStream out, String value) throws IOException {
-        String cut = value.length() > 1000 ? value.substring(0, 1000) : value;
-        writeBytes(out, cut.getBytes(StandardCharsets.UTF_8));
+        writeBytes(out, cut(value).getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** {@code text} as it travels: its first {@value #MAX_TEXT_CHARS} chars, one less if that would split a pair. */
+    static String cut(String text) {
+        if (text.length() <= MAX_TEXT_CHARS) {
+            return text;
+        }
+        int end = Character.isHighSurrogate(text.charAt(MAX_TEXT_CHARS - 1)) ? MAX_TEXT_CHARS - 1 : MAX_TEXT_CHARS;
+        return text.substring(0, end);
     }
 
     /** Bounds-checked field reads. */

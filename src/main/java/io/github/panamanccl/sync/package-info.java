@@ -15,13 +15,16 @@
  * JDK sockets only. The sender listens (default 127.0.0.1); a receiver joins with the shared token (compared as
  * SHA-256 digests in constant time) and, optionally, the plan fingerprint it expects. Frames are
  * {@code u32 length, body}; before authentication at most 8 KiB, afterwards at most {@code maxFrameBytes}
- * (default 64 MiB); a longer announcement is refused before anything is buffered. A new connection has the
+ * (default 64 MiB); a longer announcement is refused before anything is buffered, and a body's buffer grows with the
+ * bytes that arrived, never to the announced length up front. A receiver allows {@code maxFrameBytes} only for the
+ * WELCOME, which carries the plan; every other message fits in 8 KiB. A new connection has the
  * handshake deadline (default 2 s) to send its join request; at most 256 connections may be handshaking, and a
  * newcomer beyond that turns the oldest away with a typed {@link io.github.panamanccl.sync.FailureReason#BUSY}, so
  * silent connections cannot lock receivers out. A receiver is sent the plan (WELCOME, in the bucket package's binary
- * codec), checks it against its own tensors, and takes its place (ACCEPT) or declines it with its reason (REJECT),
- * which frees the place at once and which the sender reports. A peer not heard from, or not reading, for the I/O
- * timeout is lost; heartbeats every third of it keep an idle connection alive. Update messages: FORM_GROUP (only
+ * codec), checks it against its own tensors (names and sizes; with {@code expectInventory}, also dtypes, shapes and
+ * order, or the inventory fingerprint) and a budget for its buffers, and takes its place (ACCEPT) or declines it
+ * with its reason (REJECT), which frees the place at once and which the sender reports. A peer not heard from, or
+ * not reading, for the I/O timeout is lost; heartbeats every third of it keep an idle connection alive. Update messages: FORM_GROUP (only
  * when the group changes: version, epoch, rank, world size, the transport rendezvous, e.g. the NCCL unique id),
  * GROUP_READY; BEGIN (version, plan fingerprint, deadline), READY; DONE; FAILED from a receiver, ABORT (reason, rank
  * at fault) from the sender. A version is announced once: {@code publish} refuses a version it was given before,

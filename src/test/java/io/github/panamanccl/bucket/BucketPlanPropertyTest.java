@@ -1,32 +1,39 @@
 package io.github.panamanccl.bucket;
 
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.constraints.IntRange;
-import net.jqwik.api.constraints.LongRange;
+import io.github.panamanccl.testing.Seed;
+import io.github.panamanccl.testing.SeededCases;
+import org.junit.jupiter.params.ParameterizedTest;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
-import java.util.Random;
+import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 
-/** Round trips and invariants over random inventories, caps and alignments. */
+/** Round trips and invariants over random inventories, caps and alignments (cases: {@link SeededCases}). */
 class BucketPlanPropertyTest {
 
-    private static long alignmentOf(int log2) {
-        return 1L << log2;
+    /** 1 to 512. */
+    private static long randomAlignment(SplittableRandom random) {
+        return 1L << Seed.intIn(random, 0, 9);
     }
 
-    @Property(tries = 200)
-    void planIsValidTightAndDeterministic(@ForAll long seed, @ForAll @IntRange(max = 80) int count,
-                                          @ForAll @LongRange(min = 8, max = 20_000) long cap,
-                                          @ForAll @IntRange(max = 9) int alignmentLog2) {
-        long alignment = alignmentOf(alignmentLog2);
-        List<TensorSpec> inventory = PlanFixtures.randomInventory(new Random(seed), count, 40);
+    /** A plan of up to {@code maxTensors} random tensors, a cap of 8 to {@code maxCap} bytes, any alignment. */
+    private static BucketPlan randomPlan(SplittableRandom random, int maxTensors, int maxDim, long maxCap) {
+        List<TensorSpec> inventory = PlanFixtures.randomInventory(random, Seed.intIn(random, 0, maxTensors), maxDim);
+        return BucketPlanner.plan(inventory, Seed.longIn(random, 8, maxCap), randomAlignment(random));
+    }
+
+    @ParameterizedTest
+    @SeededCases(200)
+    void planIsValidTightAndDeterministic(Seed seed) {
+        SplittableRandom random = seed.random();
+        List<TensorSpec> inventory = PlanFixtures.randomInventory(random, Seed.intIn(random, 0, 80), 40);
+        long cap = Seed.longIn(random, 8, 20_000);
+        long alignment = randomAlignment(random);
         BucketPlan plan = BucketPlanner.plan(inventory, cap, alignment);
         PlanFixtures.assertValidLayout(plan, inventory, cap, alignment);
         PlanFixtures.assertTightPacking(plan);
@@ -37,12 +44,10 @@ class BucketPlanPropertyTest {
         assertEquals(plan.fingerprint(), again.fingerprint());
     }
 
-    @Property(tries = 200)
-    void binaryAndJsonRoundTrips(@ForAll long seed, @ForAll @IntRange(max = 80) int count,
-                                 @ForAll @LongRange(min = 8, max = 20_000) long cap,
-                                 @ForAll @IntRange(max = 9) int alignmentLog2) {
-        List<TensorSpec> inventory = PlanFixtures.randomInventory(new Random(seed), count, 40);
-        BucketPlan plan = BucketPlanner.plan(inventory, cap, alignmentOf(alignmentLog2));
+    @ParameterizedTest
+    @SeededCases(200)
+    void binaryAndJsonRoundTrips(Seed seed) {
+        BucketPlan plan = randomPlan(seed.random(), 80, 40, 20_000);
         byte[] encoded = PlanCodec.encode(plan);
         BucketPlan decoded = PlanCodec.decode(encoded);
         assertEquals(plan, decoded);
@@ -52,14 +57,12 @@ class BucketPlanPropertyTest {
         assertEquals(plan, imported);
     }
 
-    @Property(tries = 100)
-    void packThenScatterIsByteExact(@ForAll long seed, @ForAll @IntRange(max = 40) int count,
-                                    @ForAll @LongRange(min = 8, max = 5_000) long cap,
-                                    @ForAll @IntRange(max = 9) int alignmentLog2) {
-        List<TensorSpec> inventory = PlanFixtures.randomInventory(new Random(seed), count, 30);
-        BucketPlan plan = BucketPlanner.plan(inventory, cap, alignmentOf(alignmentLog2));
+    @ParameterizedTest
+    @SeededCases(100)
+    void packThenScatterIsByteExact(Seed seed) {
+        BucketPlan plan = randomPlan(seed.random(), 40, 30, 5_000);
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment[] sources = PlanFixtures.sources(arena, inventory);
+            MemorySegment[] sources = PlanFixtures.sources(arena, plan.tensors());
             MemorySegment[] buckets = PlanFixtures.packAll(arena, plan, sources);
             MemorySegment[] repacked = PlanFixtures.packAll(arena, plan, sources);
             for (int b = 0; b < buckets.length; b++) {
@@ -70,10 +73,12 @@ class BucketPlanPropertyTest {
         }
     }
 
-    /** Tens of thousands of tensors: few tries, the whole chain. */
-    @Property(tries = 3)
-    void manyTensors(@ForAll long seed, @ForAll @IntRange(min = 20_000, max = 40_000) int count) {
-        List<TensorSpec> inventory = PlanFixtures.randomInventory(new Random(seed), count, 12);
+    /** Tens of thousands of tensors: few cases, the whole chain. */
+    @ParameterizedTest
+    @SeededCases(3)
+    void manyTensors(Seed seed) {
+        SplittableRandom random = seed.random();
+        List<TensorSpec> inventory = PlanFixtures.randomInventory(random, Seed.intIn(random, 20_000, 40_000), 12);
         long cap = 16 << 10;
         BucketPlan plan = BucketPlanner.plan(inventory, cap, 256);
         PlanFixtures.assertValidLayout(plan, inventory, cap, 256);

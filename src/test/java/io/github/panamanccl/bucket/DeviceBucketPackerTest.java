@@ -7,6 +7,7 @@ import io.github.panamanccl.NativeLibraries;
 import io.github.panamanccl.NativeLibrary;
 import io.github.panamanccl.PinnedHostBuffer;
 import io.github.panamanccl.testing.FakeNative;
+import io.github.panamanccl.testing.RawPlanWriter;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;

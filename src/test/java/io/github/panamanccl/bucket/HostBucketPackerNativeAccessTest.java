@@ -1,5 +1,6 @@
 package io.github.panamanccl.bucket;
 
+import io.github.panamanccl.testing.JavaProcess;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -7,11 +8,8 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -30,42 +28,27 @@ class HostBucketPackerNativeAccessTest {
     void deniedNativeAccessCopiesPieceByPieceAndNamesTheFlag() throws Exception {
         assumeTrue(Runtime.version().feature() >= 24, "--illegal-native-access exists from JDK 24 on");
 
-        Result denied = run(List.of("--illegal-native-access=deny"));
+        JavaProcess.Result denied = run(List.of("--illegal-native-access=deny"));
 
-        assertEquals(0, denied.exitCode, denied.toString());
-        assertEquals("round trip of 4 adjacent slices: identical", denied.out.strip(), denied.toString());
-        assertTrue(denied.err.contains("native access is denied to the class path")
-                && denied.err.contains("run java with " + FLAG), denied.toString());
+        assertEquals(0, denied.exitCode(), denied.toString());
+        assertEquals("round trip of 4 adjacent slices: identical", denied.out().strip(), denied.toString());
+        assertTrue(denied.err().contains("native access is denied to the class path")
+                && denied.err().contains("run java with " + FLAG), denied.toString());
     }
 
     @Test
     void enabledNativeAccessCopiesTheRunWithoutAWarning() throws Exception {
         assumeTrue(Runtime.version().feature() >= 24, "--illegal-native-access exists from JDK 24 on");
 
-        Result enabled = run(List.of("--illegal-native-access=deny", FLAG));
+        JavaProcess.Result enabled = run(List.of("--illegal-native-access=deny", FLAG));
 
-        assertEquals(0, enabled.exitCode, enabled.toString());
-        assertEquals("round trip of 4 adjacent slices: identical", enabled.out.strip(), enabled.toString());
-        assertFalse(enabled.err.contains("native access is denied"), enabled.toString());
+        assertEquals(0, enabled.exitCode(), enabled.toString());
+        assertEquals("round trip of 4 adjacent slices: identical", enabled.out().strip(), enabled.toString());
+        assertFalse(enabled.err().contains("native access is denied"), enabled.toString());
     }
 
-    private record Result(int exitCode, String out, String err) {
-    }
-
-    private static Result run(List<String> options) throws IOException, InterruptedException {
-        List<String> command = new ArrayList<>();
-        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        command.addAll(options);
-        command.addAll(List.of("-Xmx64m", "-cp", System.getProperty("java.class.path"), AdjacentSlices.class.getName()));
-        Process process = new ProcessBuilder(command).start();
-        process.getOutputStream().close();
-        byte[] out = process.getInputStream().readAllBytes();
-        byte[] err = process.getErrorStream().readAllBytes();
-        if (!process.waitFor(60, TimeUnit.SECONDS)) {
-            process.destroyForcibly();
-            throw new AssertionError("the child JVM did not finish: " + command);
-        }
-        return new Result(process.exitValue(), new String(out, StandardCharsets.UTF_8), new String(err, StandardCharsets.UTF_8));
+    private static JavaProcess.Result run(List<String> options) throws IOException, InterruptedException {
+        return JavaProcess.run(options, AdjacentSlices.class);
     }
 
     /** The child: four tensors carved back to back from one buffer, packed into a bucket and scattered into a copy. */

@@ -1,10 +1,9 @@
 package io.github.panamanccl.bucket;
 
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.constraints.IntRange;
-import net.jqwik.api.constraints.LongRange;
+import io.github.panamanccl.testing.Seed;
+import io.github.panamanccl.testing.SeededCases;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -12,6 +11,8 @@ import java.lang.foreign.ValueLayout;
 import java.util.BitSet;
 import java.util.List;
 import java.util.Random;
+import java.util.SplittableRandom;
+import java.util.random.RandomGenerator;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -35,14 +36,16 @@ class HostBucketPackerTest {
         WITH_GAPS
     }
 
-    @Property(tries = 150)
-    void parallelPackAndScatterEqualTheSequentialDefinition(
-            @ForAll long seed, @ForAll @IntRange(max = 40) int count, @ForAll @LongRange(min = 8, max = 6_000) long cap,
-            @ForAll @IntRange(max = 9) int alignmentLog2, @ForAll @IntRange(min = 1, max = 8) int parallelism,
-            @ForAll @LongRange(min = 1, max = 3_000) long minBytesPerThread, @ForAll Layout layout) {
-        Random random = new Random(seed);
-        List<TensorSpec> inventory = PlanFixtures.randomInventory(random, count, 30);
-        BucketPlan plan = BucketPlanner.plan(inventory, cap, 1L << alignmentLog2);
+    /** Cases: {@link SeededCases}. */
+    @ParameterizedTest
+    @SeededCases(150)
+    void parallelPackAndScatterEqualTheSequentialDefinition(Seed seed) {
+        SplittableRandom random = seed.random();
+        List<TensorSpec> inventory = PlanFixtures.randomInventory(random, Seed.intIn(random, 0, 40), 30);
+        BucketPlan plan = BucketPlanner.plan(inventory, Seed.longIn(random, 8, 6_000), 1L << Seed.intIn(random, 0, 9));
+        int parallelism = Seed.intIn(random, 1, 8);
+        long minBytesPerThread = Seed.longIn(random, 1, 3_000);
+        Layout layout = Seed.oneOf(random, Layout.values());
         try (Arena arena = Arena.ofShared()) {
             Tensors sources = Tensors.allocate(arena, inventory, layout, random);
             sources.fillContents();
@@ -165,7 +168,7 @@ class HostBucketPackerTest {
 
     /** Tensor segments in one of the layouts, garbage-filled; gaps between tensors hold a sentinel. */
     private record Tensors(MemorySegment[] segments, MemorySegment buffer, BitSet gaps, List<TensorSpec> inventory) {
-        static Tensors allocate(Arena arena, List<TensorSpec> inventory, Layout layout, Random random) {
+        static Tensors allocate(Arena arena, List<TensorSpec> inventory, Layout layout, RandomGenerator random) {
             MemorySegment[] segments = new MemorySegment[inventory.size()];
             if (layout == Layout.SEPARATE) {
                 for (int t = 0; t < segments.length; t++) {

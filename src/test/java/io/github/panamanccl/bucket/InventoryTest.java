@@ -164,4 +164,42 @@ class InventoryTest {
                 PlanCodec.encode(BucketPlanner.plan(next.scaledToFit(budget).tensors(), 1 << 24)), "deterministic");
         assertThrows(IllegalArgumentException.class, () -> next.scaledToFit(1000));
     }
+
+    /**
+     * The inventory fingerprint is SHA-256 of exactly the documented bytes (rebuilt here by hand), is the same for
+     * plans of any bucket size while their plan fingerprints differ, and changes with any name, dtype, shape or the
+     * order.
+     */
+    @Test
+    void fingerprintCoversNamesDtypesShapesAndOrderButNotTheBucketSize() throws Exception {
+        List<TensorSpec> tensors = List.of(new TensorSpec("w\u00e9", DType.BFLOAT16, 3, 2),
+                new TensorSpec("scale", DType.FLOAT32));
+        java.nio.ByteBuffer documented = java.nio.ByteBuffer.allocate(64).put("PNIF".getBytes(StandardCharsets.US_ASCII))
+                .putInt(1).putInt(2)
+                .putInt(3).put("w\u00e9".getBytes(StandardCharsets.UTF_8)).put((byte) DType.BFLOAT16.code()).put((byte) 2)
+                .putLong(3).putLong(2)
+                .putInt(5).put("scale".getBytes(StandardCharsets.UTF_8)).put((byte) DType.FLOAT32.code()).put((byte) 0)
+                .flip();
+        byte[] expected = java.security.MessageDigest.getInstance("SHA-256").digest(
+                java.util.Arrays.copyOf(documented.array(), documented.limit()));
+        String fingerprint = Inventory.fingerprint(tensors);
+        assertEquals(java.util.HexFormat.of().formatHex(expected), fingerprint);
+        assertEquals(fingerprint, Inventory.of("test", tensors).fingerprint());
+
+        BucketPlan small = BucketPlanner.plan(tensors, 8);
+        BucketPlan large = BucketPlanner.plan(tensors, 1 << 20);
+        assertFalse(small.fingerprint().equals(large.fingerprint()), "the plans differ");
+        assertEquals(fingerprint, small.inventoryFingerprint());
+        assertEquals(fingerprint, large.inventoryFingerprint());
+
+        List<List<TensorSpec>> others = List.of(
+                List.of(tensors.get(0).withShape(2, 3), tensors.get(1)),
+                List.of(new TensorSpec("w\u00e9", DType.FLOAT16, 3, 2), tensors.get(1)),
+                List.of(tensors.get(0), new TensorSpec("scales", DType.FLOAT32)),
+                List.of(tensors.get(1), tensors.get(0)),
+                List.of(tensors.get(0)));
+        for (List<TensorSpec> other : others) {
+            assertFalse(fingerprint.equals(Inventory.fingerprint(other)), other.toString());
+        }
+    }
 }

@@ -1,5 +1,6 @@
 package io.github.panamanccl.bucket;
 
+import io.github.panamanccl.testing.RawPlanWriter;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;
@@ -109,6 +110,25 @@ class PlanCodecTest {
                 .bytes(), "tensors[0].pieceCount", "1");
         assertRejected(new RawPlanWriter().header(1024, 256, 1, 1, 1).varint(16)
                 .tensor("e", DType.FLOAT32, new long[] {0}, 0, 0, 16).bytes(), "tensors[0].pieces", "1");
+    }
+
+    /**
+     * 2^15 buckets of the largest size sum past Long.MAX_VALUE: such a plan would report a negative total, which a
+     * receiver sizes its staging area by. It is rejected at the bucket where the total overflows.
+     */
+    @Test
+    void rejectsBucketsWhoseTotalOverflowsALong() {
+        int buckets = 1 << 15;
+        long size = BucketPlan.MAX_BUCKET_CAP;
+        RawPlanWriter plan = new RawPlanWriter().header(size, 1, buckets, buckets, buckets);
+        for (int b = 0; b < buckets; b++) {
+            plan.varint(size);
+        }
+        for (int t = 0; t < buckets; t++) {
+            plan.tensor("t" + t, DType.INT8, new long[] {1}, t == 0 ? 0 : 1, size - 1, 1);
+        }
+        PlanFormatException rejection = assertRejected(plan.bytes(), "buckets[32767].byteSize", String.valueOf(size));
+        assertTrue(rejection.getMessage().contains("total byte size overflows a long"), rejection.getMessage());
     }
 
     @Test

@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.BitSet;
 import java.util.List;
 import java.util.Random;
+import java.util.random.RandomGenerator;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -19,7 +20,7 @@ final class PlanFixtures {
     }
 
     /** A random inventory: every dtype, scalars, empty tensors, odd sizes, some tensors far larger than small caps. */
-    static List<TensorSpec> randomInventory(Random random, int count, int maxDim) {
+    static List<TensorSpec> randomInventory(RandomGenerator random, int count, int maxDim) {
         DType[] types = DType.values();
         List<TensorSpec> tensors = new ArrayList<>(count);
         for (int i = 0; i < count; i++) {

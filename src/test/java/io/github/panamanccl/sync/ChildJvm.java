@@ -170,8 +170,13 @@ final class ChildJvm implements AutoCloseable {
         return name;
     }
 
+    /** {@link #kill()}; interrupted while waiting for the exit, it keeps the interrupt (the SIGKILL was sent). */
     @Override
-    public void close() throws InterruptedException {
-        kill();
+    public void close() {
+        try {
+            kill();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

@@ -110,16 +110,18 @@ class HostileTrafficTest {
                 Map<String, MemorySegment> good = SyncFixtures.allocate(plan, arena);
                 Map<String, MemorySegment> missingOne = new HashMap<>(good);
                 missingOne.remove(plan.tensor(0).name());
-                IllegalArgumentException misfit = org.junit.jupiter.api.Assertions.assertThrows(
-                        IllegalArgumentException.class, () -> WeightReceiver.builder().sender("127.0.0.1", sender.port())
+                JoinRejectedException misfit = org.junit.jupiter.api.Assertions.assertThrows(
+                        JoinRejectedException.class, () -> WeightReceiver.builder().sender("127.0.0.1", sender.port())
                                 .token(SyncFixtures.TOKEN).name("engine").scatterInto(missingOne)
                                 .join(Duration.ofSeconds(5)));
+                assertEquals(FailureReason.PLAN_MISMATCH, misfit.reason());
                 assertTrue(misfit.getMessage().contains(plan.tensor(0).name()), misfit.getMessage());
                 if (i == 0) { // the sender's view of the declined receiver, before the corrected one joins
                     UpdateFailedException e = SyncFixtures.assertFails(FailureReason.DEADLINE,
                             () -> sender.publish(1, Duration.ofMillis(300)));
                     assertTrue(e.getMessage().contains("'engine' at ") && e.getMessage().contains(
-                            "declined the plan (PLAN_MISMATCH): no destination for tensor " + plan.tensor(0).name()),
+                            "declined the plan (PLAN_MISMATCH): this receiver declines the plan: no destination for tensor "
+                                    + plan.tensor(0).name()),
                             e.getMessage());
                     assertEquals(1, rejections.size(), rejections.toString());
                     assertTrue(rejections.getFirst().startsWith("PLAN_MISMATCH: the receiver declined: "),

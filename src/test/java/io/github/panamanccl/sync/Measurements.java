@@ -5,7 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
-/** Figures the sync tests measure, printed and appended to target/sync-processes/measurements.txt. */
+/** Figures the sync tests measure, appended to target/sync-processes/measurements.txt (not to the test log). */
 final class Measurements {
     private Measurements() {
     }
@@ -15,6 +15,5 @@ final class Measurements {
         Files.createDirectories(file.getParent());
         Files.writeString(file, test + ": " + text + System.lineSeparator(), StandardOpenOption.CREATE,
                 StandardOpenOption.APPEND);
-        System.out.println("[sync measurement] " + test + ": " + text);
     }
 }

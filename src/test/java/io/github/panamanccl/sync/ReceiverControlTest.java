@@ -78,10 +78,11 @@ class ReceiverControlTest {
         assertEquals(Wire.PROTOCOL_VERSION, sent.protocolVersion());
         assertArrayEquals(Tokens.bytes(SyncFixtures.TOKEN), sent.token());
         assertEquals("engine", sent.name());
-        assertEquals(1 << 20, link.maxFrameBytes());
+        assertEquals(1 << 20, link.maxFrameBytes(), "the WELCOME carries the plan: up to the configured maximum");
         Wire.Welcome welcome = new Wire.Welcome(3, "host-tcp", FINGERPRINT, new byte[] {1});
         control.onFrame(link, welcome);
         assertSame(welcome, control.awaitWelcome());
+        assertEquals(Wire.MAX_SMALL_FRAME_BYTES, link.maxFrameBytes(), "after the plan, every frame is small");
         control.send(new Wire.Accept());
         assertEquals(new Wire.Accept(), link.takeOne(Wire.Accept.class));
     }

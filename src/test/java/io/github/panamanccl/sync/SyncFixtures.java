@@ -8,9 +8,13 @@ import io.github.panamanccl.bucket.TensorSpec;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32C;
 
 import org.junit.jupiter.api.function.Executable;
@@ -108,6 +112,25 @@ final class SyncFixtures {
             }
         }
         return crc.getValue();
+    }
+
+    /**
+     * Fills {@code sources} with the pattern of {@code version}, publishes it on loopback to one receiver that scatters
+     * into {@code destinations}, and returns the first destination tensor that differs (null when none does).
+     */
+    static String syncOnce(BucketPlan plan, Map<String, MemorySegment> sources, Map<String, MemorySegment> destinations,
+                           long version) throws Exception {
+        fill(plan, sources, version);
+        try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(sources).receivers(1).token(TOKEN)
+                .start();
+             WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", sender.port()).token(TOKEN)
+                     .scatterInto(destinations).join(Duration.ofSeconds(10))) {
+            CompletableFuture<Optional<UpdateReport>> update = CompletableFuture.supplyAsync(
+                    () -> receiver.awaitUpdate(Duration.ofSeconds(20)));
+            assertEquals(version, sender.publish(version, Duration.ofSeconds(20)).version());
+            assertEquals(version, update.get(30, TimeUnit.SECONDS).orElseThrow().version());
+        }
+        return firstMismatch(plan, destinations, version);
     }
 
     /** A listener that records every refused join as "REASON: message". */

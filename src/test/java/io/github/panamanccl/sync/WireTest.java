@@ -75,6 +75,49 @@ class WireTest {
                 .startsWith("joinRequest.magic"));
     }
 
+    /**
+     * A long text is cut to its first 1000 chars, one less when the 1000th is the first half of a surrogate pair: a
+     * lone half would travel as '?' (found by review of the fuzz target's text rule).
+     */
+    @Test
+    void a_long_text_is_cut_whole_characters_only() {
+        String emoji = "\uD83D\uDE80"; // one code point, two chars
+        String pairAtTheCut = "a".repeat(Wire.MAX_TEXT_CHARS - 1) + emoji + "tail";
+        Wire.Reject back = (Wire.Reject) Wire.decode(Wire.encode(new Wire.Reject(FailureReason.PROTOCOL, pairAtTheCut)));
+        assertEquals("a".repeat(Wire.MAX_TEXT_CHARS - 1), back.message());
+
+        String pairBeforeTheCut = "a".repeat(Wire.MAX_TEXT_CHARS - 2) + emoji + "tail";
+        back = (Wire.Reject) Wire.decode(Wire.encode(new Wire.Reject(FailureReason.PROTOCOL, pairBeforeTheCut)));
+        assertEquals(pairBeforeTheCut.substring(0, Wire.MAX_TEXT_CHARS), back.message());
+
+        String exactly = "b".repeat(Wire.MAX_TEXT_CHARS);
+        assertEquals(exactly, ((Wire.Reject) Wire.decode(Wire.encode(new Wire.Reject(FailureReason.PROTOCOL,
+                exactly + "c")))).message());
+    }
+
+    /** The small-frame limit (unauthenticated senders' frames, and every frame after the plan) fits the longest message. */
+    @Test
+    void every_message_but_the_welcome_fits_a_small_frame() {
+        String longest = "\u00e9".repeat(Wire.MAX_TEXT_CHARS); // 2 UTF-8 bytes per char
+        List<Wire.Message> largest = List.of(
+                new Wire.JoinRequest(2, new byte[Wire.MAX_TOKEN_BYTES], new byte[Wire.MAX_FINGERPRINT_BYTES],
+                        "\u20ac".repeat(Wire.MAX_TEXT_CHARS)), // 3 bytes per char: the longest text there is
+                new Wire.Reject(FailureReason.PROTOCOL, longest),
+                new Wire.FormGroup(1, 1, 1, 2, 1, new byte[Wire.MAX_RENDEZVOUS_BYTES]),
+                new Wire.Begin(1, 1, new byte[Wire.MAX_FINGERPRINT_BYTES], 1),
+                new Wire.Failed(1, FailureReason.PROTOCOL, longest),
+                new Wire.Abort(1, FailureReason.PROTOCOL, 1, longest));
+        for (Wire.Message m : largest) {
+            assertTrue(Wire.encode(m).length <= Wire.MAX_SMALL_FRAME_BYTES, m.getClass().getSimpleName() + ": "
+                    + Wire.encode(m).length);
+        }
+        // What a peer may send is larger than what we encode (texts up to MAX_TEXT_BYTES); the longest is a JOIN_REQUEST.
+        int longestJoinRequest = 1 + 4 + 4 + (4 + Wire.MAX_TOKEN_BYTES) + (4 + Wire.MAX_FINGERPRINT_BYTES)
+                + (4 + Wire.MAX_TEXT_BYTES);
+        assertEquals(5205, longestJoinRequest);
+        assertTrue(longestJoinRequest <= Wire.MAX_SMALL_FRAME_BYTES);
+    }
+
     /** Reasons travel as fixed codes, not enum positions: every one round-trips, and the codes never move. */
     @Test
     void reasons_travel_as_fixed_codes_and_an_unknown_code_is_a_protocol_error() {

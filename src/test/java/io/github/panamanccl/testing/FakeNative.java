@@ -247,6 +247,7 @@ public final class FakeNative {
         }
     }
 
+    @SuppressWarnings("restricted") // the test doubles' own controls, with the signatures of their C sources
     private static MethodHandle bind(SymbolLookup lookup, String name, FunctionDescriptor descriptor) {
         MemorySegment symbol = lookup.find(name)
                 .orElseThrow(() -> new IllegalStateException("the fake library has no " + name));
@@ -254,6 +255,7 @@ public final class FakeNative {
     }
 
     /** Bound on first use, so tests that only need the fake NCCL never open the fake runtime. */
+    @SuppressWarnings("restricted") // opens the fake library, as the loader under test does
     private static final class Nccl {
         private static final SymbolLookup LOOKUP = SymbolLookup.libraryLookup(ncclLibrary(), Arena.global());
         static final MethodHandle CALL_COUNT = bind(LOOKUP, "fake_nccl_call_count", FunctionDescriptor.of(JAVA_LONG, ADDRESS));
@@ -276,6 +278,7 @@ public final class FakeNative {
                 FunctionDescriptor.of(JAVA_LONG, JAVA_INT));
     }
 
+    @SuppressWarnings("restricted") // opens the fake library, as the loader under test does
     private static final class Cudart {
         private static final SymbolLookup LOOKUP = SymbolLookup.libraryLookup(cudartLibrary(), Arena.global());
         static final MethodHandle CALL_COUNT = bind(LOOKUP, "fake_cudart_call_count", FunctionDescriptor.of(JAVA_LONG, ADDRESS));

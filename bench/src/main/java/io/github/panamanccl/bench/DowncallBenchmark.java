@@ -49,6 +49,7 @@ public class DowncallBenchmark {
     private MethodHandle cLoopRun;
 
     @Setup(Level.Trial)
+    @SuppressWarnings("restricted") // binding the C loop is the benchmark; native access is enabled for the run
     public void setUp() throws Throwable {
         NativeLibraries.ensureLoaded(NativeLibrary.CUDART);
         // dlopen of the loaded path (or soname) hands the C loop the very library the JVM loaded.
@@ -106,6 +107,7 @@ public class DowncallBenchmark {
     }
 
     /** Linked on first use, i.e. after setUp loaded libcudart, and constant-folded by the JIT like the generated handle. */
+    @SuppressWarnings("restricted") // re-links a generated binding's own symbol and descriptor
     private static final class CriticalRuntimeGetVersion {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(
                 CudaRuntimeApi.cudaRuntimeGetVersion$address(),
@@ -113,6 +115,7 @@ public class DowncallBenchmark {
                 Linker.Option.critical(false));
     }
 
+    @SuppressWarnings("restricted") // as CriticalRuntimeGetVersion
     private static final class CriticalHeapRuntimeGetVersion {
         static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(
                 CudaRuntimeApi.cudaRuntimeGetVersion$address(),

@@ -78,7 +78,7 @@ record JmhResult(Path file, String className, String method, Map<String, String>
             int methodDot = benchmark.lastIndexOf('.');
             int classDot = benchmark.lastIndexOf('.', methodDot - 1);
             Map<String, String> params = new LinkedHashMap<>();
-            entry.path("params").fields().forEachRemaining(field -> params.put(field.getKey(), field.getValue().asText()));
+            entry.path("params").properties().forEach(field -> params.put(field.getKey(), field.getValue().asText()));
             JsonNode metric = entry.path("primaryMetric");
             double toSeconds = secondsPerUnit(metric.path("scoreUnit").asText(), file);
             double score = metric.path("score").asDouble();

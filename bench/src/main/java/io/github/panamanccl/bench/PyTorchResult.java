@@ -50,7 +50,7 @@ record PyTorchResult(Path file, String inventory, long modelBytes, String method
             throw new UncheckedIOException("cannot read " + file, e);
         }
         List<PyTorchResult> results = new ArrayList<>();
-        root.path("methods").fields().forEachRemaining(method -> {
+        root.path("methods").properties().forEach(method -> {
             JsonNode seconds = method.getValue().path("seconds_median");
             if (seconds.isNumber()) {
                 results.add(new PyTorchResult(file, root.path("inventory").asText("unknown"), root.path("bytes").asLong(),
