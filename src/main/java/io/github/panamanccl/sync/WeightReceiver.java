@@ -295,10 +295,10 @@ public final class WeightReceiver implements AutoCloseable {
                 case NcclTransport nccl -> new ReceiverUpdates<>(nccl, DeviceReceiverPipeline.create(plan,
                         nccl.device(), mode, Tensors.resolveDevice(plan, deviceDestinations, "destination")), sender,
                         plan, options.listener(), toSender);
-                case HostTcpTransport host -> new ReceiverUpdates<>(host, HostReceiverPipeline.create(plan, mode,
-                        consumer != null ? HostReceiverPipeline.deliverTo(plan, consumer)
-                                : HostReceiverPipeline.scatterInto(plan, Tensors.resolve(plan, destinations,
-                                        "destination"))), sender, plan, options.listener(), toSender);
+                case HostTcpTransport host -> new ReceiverUpdates<>(host, consumer != null
+                        ? HostReceiverPipeline.delivering(plan, mode, consumer)
+                        : HostReceiverPipeline.scattering(plan, mode, Tensors.resolve(plan, destinations,
+                                "destination")), sender, plan, options.listener(), toSender);
             };
         }
     }
