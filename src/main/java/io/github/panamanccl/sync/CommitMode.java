@@ -12,8 +12,10 @@ public enum CommitMode {
     STAGED,
     /**
      * Buckets are received into two bucket buffers and applied while the next one arrives (memory: two
-     * buckets). A failure after the first bucket was applied leaves the weights {@link ReceiverState.Torn}
-     * until the next successful update.
+     * buckets); over the host transport a receiver that scatters into tensors reads every bucket straight into them
+     * instead (memory: a small buffer for tensors under 2 KiB). A failure once bytes of the update reached the
+     * tensors (a bucket whose checksum fails included) leaves the weights {@link ReceiverState.Torn} until the next
+     * successful update.
      */
     IN_PLACE
 }

@@ -19,8 +19,9 @@ import java.util.function.Consumer;
 /**
  * The engine side: joins a {@link WeightSender}, learns the plan, and applies updates either by scattering each
  * bucket into destination tensors registered up front ({@link Builder#scatterInto}) or by handing each bucket to
- * the application ({@link Builder#deliverTo}). Allocates only its bucket buffers ({@link CommitMode#IN_PLACE})
- * or one staging area ({@link CommitMode#STAGED}), never a second copy of every tensor besides that.
+ * the application ({@link Builder#deliverTo}). Allocates only its bucket buffers ({@link CommitMode#IN_PLACE}; none
+ * when it scatters host buckets, which it reads straight into the tensors) or one staging area
+ * ({@link CommitMode#STAGED}), never a second copy of every tensor besides that.
  *
  * <pre>{@code
  * void applyUpdates(Map<String, MemorySegment> weightsByName, String secret, BooleanSupplier running) {
