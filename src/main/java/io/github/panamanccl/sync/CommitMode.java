@@ -20,12 +20,14 @@ public enum CommitMode {
      */
     STAGED,
     /**
-     * Every bucket is applied as it arrives; a failure after the first bucket was applied leaves the weights
-     * {@link ReceiverState.Torn} until the next successful update.
+     * Every bucket is applied as it arrives; a failure once bytes of the update reached the weights (a bucket whose
+     * checksum fails included) leaves them {@link ReceiverState.Torn} until the next successful update.
      *
      * <p>Into tensors: buckets are received into two bucket buffers and applied while the next one arrives
-     * (memory: two buckets). Into plan-layout storage ({@code receiveInto(storage)}, {@code allocateStorage()}):
-     * each bucket lands straight in the live weights: no buffers, no copy.
+     * (memory: two buckets); over the host transport a receiver that scatters into tensors reads every bucket
+     * straight into them instead (memory: a small buffer for tensors under 2 KiB). Into plan-layout storage
+     * ({@code receiveInto(storage)}, {@code allocateStorage()}): each bucket lands straight in the live weights: no
+     * buffers, no copy.
      */
     IN_PLACE
 }

@@ -19,10 +19,21 @@ import java.util.concurrent.TimeUnit;
  * thread wakes both promptly, which is how a transfer is aborted without leaving a thread blocked.
  */
 final class DeadlineChannel implements AutoCloseable {
+    /** About the most one read or write moves on loopback: the largest socket buffer Linux grows to by default. */
+    private static final long MAX_BYTES_PER_CALL = 4L << 20;
+    /** The least bytes of buffers a scattering or gathering call is handed. */
+    private static final long MIN_BYTES_PER_CALL = 64L << 10;
+    /** IOV_MAX: the most buffers the JDK passes to one readv or writev. */
+    private static final int MAX_BUFFERS_PER_CALL = 1024;
+
     private final SocketChannel channel;
     private final Selector readSelector;
     private final Selector writeSelector;
     private volatile boolean closed;
+    /** Bytes of buffers the next scattering read is handed (the reading thread's). */
+    private long readBudget = MAX_BYTES_PER_CALL;
+    /** Bytes of buffers the next gathering write is handed (the writing thread's). */
+    private long writeBudget = MAX_BYTES_PER_CALL;
 
     private DeadlineChannel(SocketChannel channel) throws IOException {
         this.channel = channel;
@@ -85,6 +96,29 @@ final class DeadlineChannel implements AutoCloseable {
         }
     }
 
+    /**
+     * Fills {@code dsts} completely, in order, with scattering reads, or throws (end of stream, timeout, close);
+     * {@code afterRead} runs after every read that brought bytes.
+     */
+    void readFully(ByteBuffer[] dsts, Runnable afterRead, long deadlineNanos) throws IOException {
+        int first = firstWithRemaining(dsts, 0);
+        while (first < dsts.length) {
+            ensureOpen();
+            long n = channel.read(dsts, first, callLength(dsts, first, readBudget));
+            if (n < 0) {
+                throw new EOFException("connection closed by peer " + peer() + " with " + remaining(dsts, first)
+                        + " bytes still expected");
+            }
+            if (n == 0) {
+                await(readSelector, deadlineNanos, "read from " + peer());
+            } else {
+                readBudget = nextBudget(n);
+                afterRead.run();
+                first = firstWithRemaining(dsts, first);
+            }
+        }
+    }
+
     /** Writes all of {@code src} or throws (timeout, close, peer reset). */
     void writeFully(ByteBuffer[] src, long deadlineNanos) throws IOException {
         while (hasRemaining(src)) {
@@ -95,10 +129,17 @@ final class DeadlineChannel implements AutoCloseable {
         }
     }
 
-    /** One non-blocking gathering write; returns the bytes written (0 when the socket buffer is full). */
-    long writeSome(ByteBuffer[] src) throws IOException {
+    /**
+     * One non-blocking gathering write of {@code src} from buffer {@code first} on (the ones before it are written);
+     * returns the first buffer that still has bytes, {@code src.length} once all are written.
+     */
+    int writeSome(ByteBuffer[] src, int first) throws IOException {
         ensureOpen();
-        return channel.write(src);
+        long n = channel.write(src, first, callLength(src, first, writeBudget));
+        if (n > 0) {
+            writeBudget = nextBudget(n);
+        }
+        return firstWithRemaining(src, first);
     }
 
     SocketChannel channel() {
@@ -114,12 +155,48 @@ final class DeadlineChannel implements AutoCloseable {
     }
 
     static boolean hasRemaining(ByteBuffer[] buffers) {
-        for (ByteBuffer b : buffers) {
-            if (b.hasRemaining()) {
-                return true;
-            }
+        return firstWithRemaining(buffers, 0) < buffers.length;
+    }
+
+    /**
+     * How many of {@code buffers}, from {@code first} on, one system call is handed: those that start within
+     * {@code budget} bytes (at least one). The JDK takes at most IOV_MAX (1024) of them, but it pins and unpins every
+     * buffer it is handed and the kernel imports every iovec, while a call moves only what the socket buffer holds or
+     * has room for: the rest would be handled for nothing, over and over when the buffers are many and small.
+     */
+    private static int callLength(ByteBuffer[] buffers, int first, long budget) {
+        long bytes = 0;
+        int end = first;
+        while (end < buffers.length && bytes < budget && end - first < MAX_BUFFERS_PER_CALL) {
+            bytes += buffers[end].remaining();
+            end++;
         }
-        return false;
+        return end - first;
+    }
+
+    /**
+     * The budget after a call that moved {@code moved} bytes: twice that, so that it follows what the socket takes or
+     * gives per call, up and down, within its bounds.
+     */
+    private static long nextBudget(long moved) {
+        return Math.clamp(2 * moved, MIN_BYTES_PER_CALL, MAX_BYTES_PER_CALL);
+    }
+
+    /** The first of {@code buffers} from {@code from} on with bytes left; {@code buffers.length} when none. */
+    static int firstWithRemaining(ByteBuffer[] buffers, int from) {
+        int i = from;
+        while (i < buffers.length && !buffers[i].hasRemaining()) {
+            i++;
+        }
+        return i;
+    }
+
+    private static long remaining(ByteBuffer[] buffers, int from) {
+        long bytes = 0;
+        for (int i = from; i < buffers.length; i++) {
+            bytes += buffers[i].remaining();
+        }
+        return bytes;
     }
 
     /** Milliseconds to wait in select (at least 1, since 0 means forever); throws once the deadline has passed. */

@@ -1,7 +1,6 @@
 package io.github.panamanccl.sync;
 
 import io.github.panamanccl.bucket.BucketPlan;
-import io.github.panamanccl.bucket.HostBucketPacker;
 
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.ExecutorService;
@@ -9,54 +8,69 @@ import java.util.concurrent.Future;
 import java.util.function.Consumer;
 
 /**
- * Sender data path over host memory: two bucket buffers; the packer thread packs bucket k+1 into one while
- * bucket k is broadcast from the other. A buffer is packed again only after the broadcast that read it has
- * returned, i.e. after every receiver's connection has taken all of its bytes.
+ * Sender data path over host memory, without a bucket buffer: every bucket is written straight from the source
+ * tensors ({@link BucketSpans}: gathering writes, padding from a shared zero region, small tensors through a small
+ * local buffer). One bucket ahead of the write, the packer thread stages bucket k+1's small tensors into its local
+ * buffer and computes its CRC32C (the header, which carries it, goes first), so the checksum overlaps the write of
+ * bucket k. Two local buffers, used in turn: one is staged again only after the write that read it has returned.
  */
-final class HostSenderPipeline implements SenderPipeline<Transport.HostGroup> {
+final class HostSenderPipeline implements SenderPipeline<HostSpanGroup> {
     private final BucketPlan plan;
-    private final MemorySegment[] sources;
     private final NativeMemoryLedger.TrackedArena arena = new NativeMemoryLedger.TrackedArena();
-    private final MemorySegment[] buffers;
+    private final BucketSpans[] buckets;
     private final ExecutorService packer = Pipelines.worker("sync-sender-pack");
 
     HostSenderPipeline(BucketPlan plan, MemorySegment[] sources) {
         this.plan = plan;
-        this.sources = sources;
-        int count = Math.min(2, plan.bucketCount());
-        this.buffers = new MemorySegment[count];
-        for (int i = 0; i < count; i++) {
-            buffers[i] = arena.allocate(plan.maxBucketByteSize(), Math.min(plan.alignment(), 4096));
+        int n = plan.bucketCount();
+        BucketSpans.Layout[] layouts = new BucketSpans.Layout[n];
+        long[] localBytes = new long[2];
+        for (int k = 0; k < n; k++) {
+            layouts[k] = BucketSpans.layout(plan, k, sources, BucketSpans.Side.SENDING);
+            localBytes[k % 2] = Math.max(localBytes[k % 2], layouts[k].localBytes());
+        }
+        MemorySegment[] locals = new MemorySegment[2];
+        for (int i = 0; i < locals.length; i++) {
+            locals[i] = localBytes[i] > 0 ? arena.allocate(localBytes[i], 64) : MemorySegment.NULL;
+        }
+        this.buckets = new BucketSpans[n];
+        for (int k = 0; k < n; k++) {
+            buckets[k] = layouts[k].bind(locals[k % 2]);
         }
     }
 
     @Override
-    public void run(long version, Transport.HostGroup group, long startNanos, long deadlineNanos,
+    public void run(long version, HostSpanGroup group, long startNanos, long deadlineNanos,
             Consumer<BucketProgress> progress) throws Exception {
         int n = plan.bucketCount();
-        Future<?>[] packed = new Future<?>[2];
+        @SuppressWarnings("unchecked")
+        Future<Integer>[] prepared = new Future[2];
         if (n > 0) {
-            packed[0] = pack(0);
+            prepared[0] = prepare(0);
         }
         for (int k = 0; k < n; k++) {
             long waitStart = System.nanoTime();
-            Pipelines.await(packed[k % 2], deadlineNanos, 0, "packing bucket " + k);
+            int crc32c = Pipelines.await(prepared[k % 2], deadlineNanos, 0, "preparing bucket " + k);
             if (k + 1 < n) {
-                packed[(k + 1) % 2] = pack(k + 1); // overlaps the broadcast below; its buffer's last reader (k-1) is done
+                // Overlaps the write below; its local buffer's last reader, the write of bucket k-1, has returned.
+                prepared[(k + 1) % 2] = prepare(k + 1);
             }
             long transferStart = System.nanoTime();
-            MemorySegment bucket = buffers[k % 2].asSlice(0, plan.bucketByteSize(k));
-            group.broadcast(bucket, new Transport.BucketTag(version, k, n), deadlineNanos);
+            long bytes = plan.bucketByteSize(k);
+            group.send(buckets[k].spans(), bytes, crc32c, new Transport.BucketTag(version, k, n), deadlineNanos);
             long end = System.nanoTime();
-            progress.accept(new BucketProgress(version, 0, k, n, bucket.byteSize(),
-                    Pipelines.seconds(transferStart - waitStart), Pipelines.seconds(end - transferStart),
-                    Pipelines.seconds(end - startNanos)));
+            progress.accept(new BucketProgress(version, 0, k, n, bytes, Pipelines.seconds(transferStart - waitStart),
+                    Pipelines.seconds(end - transferStart), Pipelines.seconds(end - startNanos)));
         }
     }
 
-    private Future<?> pack(int bucket) {
-        MemorySegment target = buffers[bucket % 2];
-        return packer.submit(() -> HostBucketPacker.pack(plan, bucket, sources, target));
+    /** Stages bucket {@code k}'s small tensors and computes its checksum, on the packer thread. */
+    private Future<Integer> prepare(int k) {
+        BucketSpans bucket = buckets[k];
+        return packer.submit(() -> {
+            bucket.stage();
+            return bucket.crc32c();
+        });
     }
 
     @Override

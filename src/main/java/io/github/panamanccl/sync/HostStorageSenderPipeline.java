@@ -9,7 +9,7 @@ import java.util.function.Consumer;
  * ({@link HostPlanStorage#bucket}): no packer thread, no bucket buffers. The broadcasts read the live weights, so
  * the application does not write them while {@code publish} runs.
  */
-final class HostStorageSenderPipeline implements SenderPipeline<Transport.HostGroup> {
+final class HostStorageSenderPipeline implements SenderPipeline<HostSpanGroup> {
     private final HostPlanStorage storage;
 
     HostStorageSenderPipeline(HostPlanStorage storage) {
@@ -17,7 +17,7 @@ final class HostStorageSenderPipeline implements SenderPipeline<Transport.HostGr
     }
 
     @Override
-    public void run(long version, Transport.HostGroup group, long startNanos, long deadlineNanos,
+    public void run(long version, HostSpanGroup group, long startNanos, long deadlineNanos,
             Consumer<BucketProgress> progress) {
         HostStorageBroadcasts.run(storage.plan(), version, group, storage::bucket, startNanos, deadlineNanos,
                 progress);

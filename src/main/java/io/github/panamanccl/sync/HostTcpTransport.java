@@ -28,7 +28,7 @@ import java.util.zip.CRC32C;
  * random 32-byte secret each data connection must present; the root acknowledges every hello it accepts, so a
  * receiver knows it is in the group, and one that is turned away fails at once.
  */
-final class HostTcpTransport implements Transport, GroupTransport<Transport.HostGroup> {
+final class HostTcpTransport implements Transport, GroupTransport<HostSpanGroup> {
     static final HostTcpTransport INSTANCE = new HostTcpTransport();
     static final String NAME = "host-tcp";
 
@@ -57,7 +57,7 @@ final class HostTcpTransport implements Transport, GroupTransport<Transport.Host
     }
 
     @Override
-    public RootFormation<HostGroup> openRendezvous(InetAddress bindAddress, int worldSize) {
+    public RootFormation<HostSpanGroup> openRendezvous(InetAddress bindAddress, int worldSize) {
         byte[] secret = new byte[SECRET_BYTES];
         RANDOM.nextBytes(secret);
         try {
@@ -78,7 +78,7 @@ final class HostTcpTransport implements Transport, GroupTransport<Transport.Host
     }
 
     @Override
-    public Formation<HostGroup> join(byte[] rendezvous, InetAddress senderAddress, int rank, int worldSize) {
+    public Formation<HostSpanGroup> join(byte[] rendezvous, InetAddress senderAddress, int rank, int worldSize) {
         if (rendezvous.length != 4 + SECRET_BYTES) {
             throw new ProtocolException("host-tcp rendezvous has " + rendezvous.length + " bytes, expected "
                     + (4 + SECRET_BYTES));
@@ -121,7 +121,7 @@ final class HostTcpTransport implements Transport, GroupTransport<Transport.Host
      * A receiver's data connection until the root has acknowledged its hello; {@link #abort()} closes it. A root
      * that closes the connection instead (its formation was aborted) fails the join at once.
      */
-    private static final class JoiningReceiver implements Formation<HostGroup> {
+    private static final class JoiningReceiver implements Formation<HostSpanGroup> {
         private final InetSocketAddress root;
         private final ByteBuffer hello;
         private final int rank;
@@ -138,7 +138,7 @@ final class HostTcpTransport implements Transport, GroupTransport<Transport.Host
         }
 
         @Override
-        public HostGroup awaitGroup(long deadlineNanos) {
+        public HostSpanGroup awaitGroup(long deadlineNanos) {
             checkNotAborted(null);
             DeadlineChannel channel = null;
             try {
@@ -154,7 +154,7 @@ final class HostTcpTransport implements Transport, GroupTransport<Transport.Host
                             null);
                 }
                 checkNotAborted(null);
-                HostGroup group = new TcpReceiverGroup(channel, rank, worldSize);
+                HostSpanGroup group = new TcpReceiverGroup(channel, rank, worldSize);
                 channel = null; // handed over
                 return group;
             } catch (EOFException e) {
@@ -195,7 +195,7 @@ final class HostTcpTransport implements Transport, GroupTransport<Transport.Host
     }
 
     /** The root's listening socket until every receiver has presented the secret. */
-    private static final class RootRendezvous implements RootFormation<HostGroup> {
+    private static final class RootRendezvous implements RootFormation<HostSpanGroup> {
         private final ServerSocketChannel server;
         private final byte[] secret;
         private final int worldSize;
@@ -224,7 +224,7 @@ final class HostTcpTransport implements Transport, GroupTransport<Transport.Host
          * is closed when the wait ends, whatever the outcome.
          */
         @Override
-        public HostGroup awaitGroup(long deadlineNanos) {
+        public HostSpanGroup awaitGroup(long deadlineNanos) {
             DeadlineChannel[] peers = new DeadlineChannel[worldSize];
             Map<SocketChannel, PendingHello> pending = new LinkedHashMap<>(); // oldest first
             Joined joined = new Joined(peers);
@@ -391,18 +391,43 @@ final class HostTcpTransport implements Transport, GroupTransport<Transport.Host
         }
     }
 
-    /** A rank of a host-tcp group: broadcasts move bytes through {@link #transfer}; abort closes the channels. */
-    private abstract static class TcpGroup extends GroupBase implements HostGroup {
+    /**
+     * A rank of a host-tcp group: every bucket, a {@link #broadcast} of one segment or the pipelines' spans, moves
+     * through {@link #send} or {@link #receive}; abort closes the channels.
+     */
+    private abstract static class TcpGroup extends GroupBase implements HostSpanGroup {
         TcpGroup(int rank, int worldSize) {
             super(NAME, rank, worldSize);
         }
 
         @Override
         public void broadcast(MemorySegment bucket, BucketTag tag, long deadlineNanos) {
+            if (rank() == 0) {
+                send(chunks(bucket), bucket.byteSize(), crc32c(bucket), tag, deadlineNanos);
+            } else {
+                receive(chunks(bucket), bucket.byteSize(), tag, () -> { }, deadlineNanos);
+            }
+        }
+
+        @Override
+        public void send(ByteBuffer[] spans, long byteSize, int crc32c, BucketTag tag, long deadlineNanos) {
+            ByteBuffer header = new BucketHeader(tag.version(), tag.bucket(), tag.bucketCount(), byteSize, crc32c)
+                    .encode();
+            move(tag, () -> write(header, checkedSpans(spans, byteSize), tag, deadlineNanos));
+        }
+
+        @Override
+        public void receive(ByteBuffer[] spans, long byteSize, BucketTag tag, Runnable landing, long deadlineNanos) {
+            ByteBuffer[] into = checkedSpans(spans, byteSize);
+            move(tag, () -> read(into, byteSize, tag, landing, deadlineNanos));
+        }
+
+        /** Runs one transfer, counted, with its I/O failures (and those an abort causes) as the group's. */
+        private void move(BucketTag tag, Transfer transfer) {
             checkNotAborted();
             countCall();
             try {
-                transfer(bucket, tag, deadlineNanos);
+                transfer.run();
             } catch (IOException e) {
                 checkNotAborted();
                 throw failure(e, peerOf(e), "broadcast of bucket " + tag.bucket() + " of version " + tag.version());
@@ -413,7 +438,16 @@ final class HostTcpTransport implements Transport, GroupTransport<Transport.Host
             checkNotAborted();
         }
 
-        abstract void transfer(MemorySegment bucket, BucketTag tag, long deadlineNanos) throws IOException;
+        /** Root: the header, then the spans (duplicates of the templates), to every receiver. */
+        void write(ByteBuffer header, ByteBuffer[] spans, BucketTag tag, long deadlineNanos) throws IOException {
+            throw new IllegalStateException("rank " + rank() + " receives; only the root (rank 0) sends");
+        }
+
+        /** Receiver: the header, checked, then the spans (duplicates), checksummed as they fill. */
+        void read(ByteBuffer[] spans, long byteSize, BucketTag tag, Runnable landing, long deadlineNanos)
+                throws IOException {
+            throw new IllegalStateException("the root (rank 0) sends; only receivers receive");
+        }
 
         /** The rank a transfer failure is attributed to. */
         abstract int peerOf(IOException e);
@@ -430,6 +464,26 @@ final class HostTcpTransport implements Transport, GroupTransport<Transport.Host
         public void close() {
             closeChannels();
         }
+    }
+
+    /** One transfer's I/O. */
+    @FunctionalInterface
+    private interface Transfer {
+        void run() throws IOException;
+    }
+
+    /** Duplicates of {@code spans}, checked to hold {@code byteSize} bytes in all. */
+    static ByteBuffer[] checkedSpans(ByteBuffer[] spans, long byteSize) {
+        ByteBuffer[] copies = new ByteBuffer[spans.length];
+        long bytes = 0;
+        for (int i = 0; i < spans.length; i++) {
+            copies[i] = spans[i].duplicate();
+            bytes += copies[i].remaining();
+        }
+        if (bytes != byteSize) {
+            throw new IllegalArgumentException("the spans hold " + bytes + " bytes, the bucket has " + byteSize);
+        }
+        return copies;
     }
 
     /** Rank 0: writes each bucket to every receiver, interleaved so one slow receiver does not serialise the rest. */
@@ -450,30 +504,33 @@ final class HostTcpTransport implements Transport, GroupTransport<Transport.Host
         }
 
         @Override
-        void transfer(MemorySegment bucket, BucketTag tag, long deadlineNanos) throws IOException {
-            ByteBuffer header = new BucketHeader(tag.version(), tag.bucket(), tag.bucketCount(), bucket.byteSize(),
-                    crc32c(bucket)).encode();
+        void write(ByteBuffer header, ByteBuffer[] spans, BucketTag tag, long deadlineNanos) throws IOException {
             List<ByteBuffer[]> pending = new ArrayList<>(peers.length);
             List<Integer> pendingRanks = new ArrayList<>(peers.length);
+            List<Integer> firstLeft = new ArrayList<>(peers.length); // the buffers before it are written
             for (int r = 1; r < peers.length; r++) {
-                ByteBuffer[] chunks = chunks(bucket);
-                ByteBuffer[] buffers = new ByteBuffer[chunks.length + 1];
+                ByteBuffer[] buffers = new ByteBuffer[spans.length + 1];
                 buffers[0] = header.duplicate();
-                System.arraycopy(chunks, 0, buffers, 1, chunks.length);
+                for (int i = 0; i < spans.length; i++) {
+                    buffers[i + 1] = r == 1 ? spans[i] : spans[i].duplicate();
+                }
                 pending.add(buffers);
                 pendingRanks.add(r);
+                firstLeft.add(0);
             }
             while (!pending.isEmpty()) {
                 for (int i = pending.size() - 1; i >= 0; i--) {
                     int r = pendingRanks.get(i);
                     failedPeer = r;
-                    peers[r].writeSome(pending.get(i));
-                    if (DeadlineChannel.hasRemaining(pending.get(i))) {
+                    int first = peers[r].writeSome(pending.get(i), firstLeft.get(i));
+                    if (first < pending.get(i).length) {
+                        firstLeft.set(i, first);
                         keys[r].interestOps(SelectionKey.OP_WRITE);
                     } else {
                         keys[r].interestOps(0);
                         pending.remove(i);
                         pendingRanks.remove(i);
+                        firstLeft.remove(i);
                     }
                 }
                 failedPeer = UpdateFailedException.UNKNOWN_RANK;
@@ -497,7 +554,7 @@ final class HostTcpTransport implements Transport, GroupTransport<Transport.Host
         }
     }
 
-    /** A receiver: reads each bucket from the root and checks its header and checksum. */
+    /** A receiver: reads each bucket from the root, checks its header, and checksums its bytes as they arrive. */
     private static final class TcpReceiverGroup extends TcpGroup {
         private final DeadlineChannel channel;
         private final ByteBuffer header = ByteBuffer.allocate(BucketHeader.BYTES);
@@ -508,15 +565,16 @@ final class HostTcpTransport implements Transport, GroupTransport<Transport.Host
         }
 
         @Override
-        void transfer(MemorySegment bucket, BucketTag tag, long deadlineNanos) throws IOException {
+        void read(ByteBuffer[] spans, long byteSize, BucketTag tag, Runnable landing, long deadlineNanos)
+                throws IOException {
             header.clear();
             channel.readFully(header, deadlineNanos);
             BucketHeader received = BucketHeader.decode(header.flip());
-            received.expect(tag, bucket.byteSize());
-            for (ByteBuffer chunk : chunks(bucket)) {
-                channel.readFully(chunk, deadlineNanos);
-            }
-            int actualCrc = crc32c(bucket);
+            received.expect(tag, byteSize);
+            landing.run();
+            ArrivingChecksum checksum = new ArrivingChecksum(spans);
+            channel.readFully(spans, checksum::catchUp, deadlineNanos);
+            int actualCrc = checksum.value();
             if (actualCrc != received.crc32c()) {
                 throw BucketHeader.corrupt("bucket " + tag.bucket() + " of version " + tag.version() + " is corrupt: "
                         + "CRC32C is 0x" + Integer.toHexString(actualCrc) + ", header says 0x"
@@ -532,6 +590,42 @@ final class HostTcpTransport implements Transport, GroupTransport<Transport.Host
         @Override
         void closeChannels() {
             channel.close();
+        }
+    }
+
+    /**
+     * CRC32C of the bytes read into a list of buffers so far, in order, brought up to date after every read: each
+     * byte is checksummed right after the kernel copied it, while it is still in the cache.
+     */
+    private static final class ArrivingChecksum {
+        private final ByteBuffer[] filling;
+        /** Views of the same bytes: position = checksummed up to there. */
+        private final ByteBuffer[] summed;
+        private final CRC32C crc = new CRC32C();
+        private int current;
+
+        ArrivingChecksum(ByteBuffer[] filling) {
+            this.filling = filling;
+            this.summed = new ByteBuffer[filling.length];
+            for (int i = 0; i < filling.length; i++) {
+                summed[i] = filling[i].duplicate();
+            }
+        }
+
+        void catchUp() {
+            while (current < filling.length) {
+                ByteBuffer view = summed[current];
+                view.limit(filling[current].position());
+                crc.update(view);
+                if (filling[current].hasRemaining()) {
+                    return;
+                }
+                current++;
+            }
+        }
+
+        int value() {
+            return (int) crc.getValue();
         }
     }
 }

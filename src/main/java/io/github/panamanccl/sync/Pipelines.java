@@ -19,14 +19,14 @@ final class Pipelines {
 
     /**
      * Waits for a worker task by the deadline. Its own exception is rethrown as it is (an application's checked one
-     * too); its lateness is a deadline failure.
+     * too); its lateness is a deadline failure. Returns its result; null for a null task.
      */
-    static void await(Future<?> task, long deadlineNanos, int rank, String what) throws Exception {
+    static <T> T await(Future<T> task, long deadlineNanos, int rank, String what) throws Exception {
         if (task == null) {
-            return;
+            return null;
         }
         try {
-            task.get(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
+            return task.get(Math.max(0, deadlineNanos - System.nanoTime()), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
             throw new TransportException(FailureReason.DEADLINE, rank, what + " did not finish before the deadline", e);
         } catch (ExecutionException e) {

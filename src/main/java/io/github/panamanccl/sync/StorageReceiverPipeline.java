@@ -116,19 +116,19 @@ abstract sealed class StorageReceiverPipeline<G extends Transport.Group, S exten
     }
 
     /** Into host storage: each bucket received and validated in place, in order. */
-    static final class Host extends StorageReceiverPipeline<Transport.HostGroup, HostPlanStorage> {
+    static final class Host extends StorageReceiverPipeline<HostSpanGroup, HostPlanStorage> {
         Host(BucketPlan plan, StorageTarget<HostPlanStorage> target) {
             super(plan, target);
         }
 
         /** The host waits for the events the storage's last GPU readers closed their leases with. */
         @Override
-        public void prepare(Transport.HostGroup group, long readersDeadlineNanos, Runnable throwIfFailed) {
+        public void prepare(HostSpanGroup group, long readersDeadlineNanos, Runnable throwIfFailed) {
             pickStorage(readersDeadlineNanos, group.rank(), CudaEvent::synchronize, throwIfFailed);
         }
 
         @Override
-        public void receive(long version, Transport.HostGroup group, long startNanos, long deadlineNanos,
+        public void receive(long version, HostSpanGroup group, long startNanos, long deadlineNanos,
                 Consumer<BucketProgress> progress) {
             HostStorageBroadcasts.run(plan, version, group, begin()::bucket, startNanos, deadlineNanos, progress);
         }

@@ -28,9 +28,9 @@ import java.util.function.Supplier;
  * bucket into destination tensors registered up front ({@link Builder#scatterInto}), by handing each bucket to
  * the application ({@link Builder#deliverTo}), or, zero-copy, by receiving each bucket straight into plan-layout
  * storage ({@link Builder#receiveInto(PlanStorage)}, {@link Builder#receiveInto(PlanStorage, PlanStorage)},
- * {@link Builder#allocateStorage()}). Allocates only its bucket buffers ({@link CommitMode#IN_PLACE}) or one
- * staging area ({@link CommitMode#STAGED}); into storage, nothing in place, and the second storage to flip to when
- * staged.
+ * {@link Builder#allocateStorage()}). Allocates only its bucket buffers ({@link CommitMode#IN_PLACE}; none when it
+ * scatters host buckets, which it reads straight into the tensors) or one staging area ({@link CommitMode#STAGED});
+ * into storage, nothing in place, and the second storage to flip to when staged.
  *
  * <pre>{@code
  * void applyUpdates(Map<String, MemorySegment> weightsByName, String secret, BooleanSupplier running) {
@@ -473,13 +473,13 @@ public final class WeightReceiver implements AutoCloseable {
                                 addresses), sender, plan, options.listener(), toSender);
                     }
                     case HostTcpTransport host -> {
-                        HostReceiverPipeline.Applier applier = consumer != null
-                                ? HostReceiverPipeline.deliverTo(plan, consumer)
-                                : HostReceiverPipeline.scatterInto(plan, fitted(() -> Tensors.resolve(plan, destinations,
-                                        "destination")));
+                        MemorySegment[] resolved = consumer != null ? null
+                                : fitted(() -> Tensors.resolve(plan, destinations, "destination"));
                         expectations.checkBudget(plan, mode);
-                        yield new ReceiverUpdates<>(host, HostReceiverPipeline.create(plan, mode, applier), sender, plan,
-                                options.listener(), toSender);
+                        HostReceiverPipeline pipeline = consumer != null
+                                ? HostReceiverPipeline.delivering(plan, mode, consumer)
+                                : HostReceiverPipeline.scattering(plan, mode, resolved);
+                        yield new ReceiverUpdates<>(host, pipeline, sender, plan, options.listener(), toSender);
                     }
                 };
             } catch (OutOfMemoryError tooLarge) {

@@ -7,8 +7,8 @@
  * Each side has one control thread that owns every control connection through one selector, the membership and
  * the current update's state machine; deadlines, heartbeats and the silence rule are checked by it against a clock,
  * with no timer threads. The sender's caller of {@code publish} runs the data plane (the CUDA device is per thread)
- * and a packer thread packs the next bucket; a receiver's application thread runs each update inside
- * {@code awaitUpdate} (in place, over the host transport, with an apply thread). A sender runs two threads of its
+ * and a packer thread prepares the next bucket (host: its checksum; device: its packing); a receiver's application
+ * thread runs each update inside {@code awaitUpdate} (with an apply thread when it takes host buckets in place). A sender runs two threads of its
  * own whatever the number of receivers.
  *
  * <h2>Control plane</h2>
@@ -38,11 +38,15 @@
  * per bucket on a non-blocking communicator; no checksum, NCCL's transport is relied on).
  *
  * <h2>Pipeline and memory</h2>
- * Sender: two bucket buffers; bucket k+1 is packed (host: packer thread; device: copy stream, one
- * {@code cudaMemcpyBatchAsync}, padding zeroed in the same batch) while bucket k is broadcast; events (device) or
- * futures (host) order pack before broadcast and broadcast before the next pack into the same buffer. Receiver,
- * {@link io.github.panamanccl.sync.CommitMode#IN_PLACE}: two bucket buffers, bucket k applied while k+1 arrives, a
- * buffer refilled only after its bucket was applied; a failure after the first applied bucket leaves the receiver
+ * Host sender: no bucket buffer; each bucket is written with gathering writes straight from the source tensors
+ * (padding from a shared zero region, tensors under 2 KiB through a small staging buffer), its CRC32C computed
+ * one bucket ahead on the packer thread. Device sender: two bucket buffers; bucket k+1 is packed on a copy stream
+ * (one {@code cudaMemcpyBatchAsync}, padding zeroed in the same batch) while bucket k is broadcast, events ordering
+ * pack before broadcast and broadcast before the next pack into the same buffer. Receiver,
+ * {@link io.github.panamanccl.sync.CommitMode#IN_PLACE}: over the host transport, one that scatters into tensors
+ * reads every bucket straight into them with scattering reads, checksummed as it lands; otherwise two bucket
+ * buffers, bucket k applied while k+1 arrives, a buffer refilled only after its bucket was applied. A failure once
+ * bytes of the update reached the tensors (a corrupt bucket included) leaves the receiver
  * {@link io.github.panamanccl.sync.ReceiverState.Torn}. {@link io.github.panamanccl.sync.CommitMode#STAGED}: one
  * staging area of the plan's total bucket bytes, applied only after every bucket arrived and validated, so a failed
  * transfer leaves the old weights intact; the price is a full-size staging copy and no transfer/apply overlap.

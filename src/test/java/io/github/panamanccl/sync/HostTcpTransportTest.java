@@ -33,41 +33,10 @@ class HostTcpTransportTest {
         }
     }
 
-    /** A formed host-tcp group of every rank in this process; {@code rank(r)} is rank r's side. */
-    private record Ranks(List<Transport.HostGroup> groups) implements AutoCloseable {
-        static Ranks form(int worldSize) throws Exception {
-            Transport t = Transport.hostTcp();
-            try (ExecutorService connecting = Executors.newFixedThreadPool(worldSize - 1);
-                 Transport.Rendezvous rv = t.openRendezvous(LOOPBACK, worldSize)) {
-                byte[] bytes = rv.bytes();
-                List<Future<Transport.Group>> members = new ArrayList<>();
-                for (int r = 1; r < worldSize; r++) {
-                    int rank = r;
-                    members.add(connecting.submit(() -> join(t, bytes, rank, worldSize, deadline(5000))));
-                }
-                List<Transport.HostGroup> groups = new ArrayList<>();
-                groups.add((Transport.HostGroup) rv.awaitGroup(deadline(5000)));
-                for (Future<Transport.Group> member : members) {
-                    groups.add((Transport.HostGroup) member.get());
-                }
-                return new Ranks(groups);
-            }
-        }
-
-        Transport.HostGroup rank(int rank) {
-            return groups.get(rank);
-        }
-
-        @Override
-        public void close() {
-            groups.forEach(Transport.Group::close);
-        }
-    }
-
     @Test
     void root_broadcast_reaches_every_receiver_byte_exact() throws Exception {
         try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newFixedThreadPool(2);
-             Ranks ranks = Ranks.form(3)) {
+             HostRanks ranks = HostRanks.form(3)) {
             MemorySegment send = arena.allocate(3_000_001);
             for (long i = 0; i < send.byteSize(); i++) {
                 send.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 31 + 7));
@@ -89,7 +58,7 @@ class HostTcpTransportTest {
     @Test
     void receiver_rejects_a_bucket_with_an_unexpected_tag_and_times_out_when_nothing_comes() throws Exception {
         try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newFixedThreadPool(1);
-             Ranks ranks = Ranks.form(2)) {
+             HostRanks ranks = HostRanks.form(2)) {
             MemorySegment recv = arena.allocate(64);
             long start = System.nanoTime();
             TransportException timeout = assertThrows(TransportException.class,
@@ -110,7 +79,7 @@ class HostTcpTransportTest {
     @Test
     void abort_from_another_thread_ends_a_blocked_receive_promptly() throws Exception {
         try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newFixedThreadPool(1);
-             Ranks ranks = Ranks.form(2)) {
+             HostRanks ranks = HostRanks.form(2)) {
             MemorySegment recv = arena.allocate(64);
             Future<?> blocked = pool.submit(() -> ranks.rank(1).broadcast(recv, new Transport.BucketTag(1, 0, 1),
                     deadline(20_000)));

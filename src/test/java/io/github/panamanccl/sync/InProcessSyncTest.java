@@ -3,6 +3,8 @@ package io.github.panamanccl.sync;
 import io.github.panamanccl.bucket.BucketPlan;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -343,6 +345,63 @@ class InProcessSyncTest {
                     assertNull(SyncFixtures.firstMismatch(plan, destinations, version));
                 }
                 assertTrue(System.nanoTime() - firstStart.get() > deadline.toNanos(), "update 1's deadline has passed");
+            }
+        }
+    }
+
+    /**
+     * One byte flipped on the data connection, in bucket 1 of update 2: the receiver's checksum fails, it reports
+     * CORRUPT_BUCKET and the sender names it. In place, the bucket's bytes had landed in the tensors before their
+     * checksum was checked: TORN. Staged, nothing was applied: still version 1, byte-exact. Update 3 commits.
+     */
+    @ParameterizedTest
+    @EnumSource(CommitMode.class)
+    void a_bucket_corrupted_on_the_wire_tears_an_in_place_receiver_and_leaves_a_staged_one_intact(CommitMode mode)
+            throws Exception {
+        BucketPlan plan = SyncFixtures.plan(1);
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Executors.newSingleThreadExecutor();
+             DataRelay relay = new DataRelay()) {
+            Map<String, MemorySegment> sources = SyncFixtures.allocate(plan, arena);
+            Map<String, MemorySegment> destinations = SyncFixtures.allocate(plan, arena);
+            try (WeightSender sender = WeightSender.builder().plan(plan).hostSources(sources).receivers(1)
+                    .token(SyncFixtures.TOKEN).start();
+                 ControlProxy proxy = new ControlProxy(sender.port())) {
+                proxy.rewriteFromSender(message -> message instanceof Wire.FormGroup f ? new Wire.FormGroup(f.version(),
+                        f.epoch(), f.rank(), f.worldSize(), f.timeoutMillis(), relay.rendezvous(f.rendezvous())) : message);
+                try (WeightReceiver receiver = WeightReceiver.builder().sender("127.0.0.1", proxy.port())
+                        .token(SyncFixtures.TOKEN).commitMode(mode).scatterInto(destinations).join(Duration.ofSeconds(5))) {
+                    for (long version = 1; version <= 3; version++) {
+                        SyncFixtures.fill(plan, sources, version);
+                        if (version == 2) {
+                            relay.inject(DataRelay.Fault.FLIP_BYTE, DataRelay.offsetOf(plan, 1, 1, 100));
+                        }
+                        Future<Optional<UpdateReport>> received = pool.submit(() -> receiver.awaitUpdate(Duration.ofSeconds(20)));
+                        long v = version;
+                        if (version != 2) {
+                            assertEquals(version, sender.publish(version, Duration.ofSeconds(20)).version());
+                            assertEquals(version, received.get().orElseThrow().version());
+                            assertNull(SyncFixtures.firstMismatch(plan, destinations, version));
+                            assertEquals(new ReceiverState.Committed(version), receiver.state());
+                            continue;
+                        }
+                        UpdateFailedException atSender = SyncFixtures.assertFails(FailureReason.CORRUPT_BUCKET,
+                                () -> sender.publish(v, Duration.ofSeconds(20)));
+                        assertEquals(1, atSender.failedRank(), atSender.getMessage());
+                        UpdateFailedException atReceiver = SyncFixtures.assertFailure(FailureReason.CORRUPT_BUCKET,
+                                assertThrows(ExecutionException.class, received::get).getCause());
+                        assertTrue(atReceiver.getMessage().contains("bucket 1 of version 2 is corrupt"),
+                                atReceiver.getMessage());
+                        if (mode == CommitMode.IN_PLACE) {
+                            ReceiverState.Torn torn = assertInstanceOf(ReceiverState.Torn.class, receiver.state());
+                            assertEquals(1, torn.lastCommittedVersion());
+                            assertEquals(2, torn.failedVersion());
+                        } else {
+                            assertEquals(new ReceiverState.Committed(1), receiver.state());
+                            assertNull(SyncFixtures.firstMismatch(plan, destinations, 1), "still exactly version 1");
+                        }
+                        assertEquals(Optional.of(receiver.state()), atReceiver.receiverState());
+                    }
+                }
             }
         }
     }

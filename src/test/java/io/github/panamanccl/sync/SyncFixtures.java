@@ -86,20 +86,32 @@ final class SyncFixtures {
     /** The first tensor not holding the pattern of {@code version}, as "name@offset", or null when all match. */
     static String firstMismatch(BucketPlan plan, Map<String, MemorySegment> tensors, long version) {
         for (int t = 0; t < plan.tensorCount(); t++) {
-            MemorySegment s = tensors.get(plan.tensor(t).name());
-            long words = s.byteSize() / 8;
-            for (long i = 0; i < words; i++) {
-                if (s.get(WORD, i * 8) != word(version, t, i)) {
-                    return plan.tensor(t).name() + "@" + i * 8;
-                }
-            }
-            for (long b = words * 8; b < s.byteSize(); b++) {
-                if (s.get(ValueLayout.JAVA_BYTE, b) != (byte) word(version, t, b / 8 + 1_000_003)) {
-                    return plan.tensor(t).name() + "@" + b;
-                }
+            long at = firstMismatch(t, tensors.get(plan.tensor(t).name()), version);
+            if (at >= 0) {
+                return plan.tensor(t).name() + "@" + at;
             }
         }
         return null;
+    }
+
+    /** Whether {@code s}, tensor {@code tensor} of {@code plan}, holds the pattern of {@code version}. */
+    static boolean holds(BucketPlan plan, int tensor, MemorySegment s, long version) {
+        return s.byteSize() == plan.tensor(tensor).byteSize() && firstMismatch(tensor, s, version) < 0;
+    }
+
+    private static long firstMismatch(int t, MemorySegment s, long version) {
+        long words = s.byteSize() / 8;
+        for (long i = 0; i < words; i++) {
+            if (s.get(WORD, i * 8) != word(version, t, i)) {
+                return i * 8;
+            }
+        }
+        for (long b = words * 8; b < s.byteSize(); b++) {
+            if (s.get(ValueLayout.JAVA_BYTE, b) != (byte) word(version, t, b / 8 + 1_000_003)) {
+                return b;
+            }
+        }
+        return -1;
     }
 
     /** CRC32C over all tensors in plan order. */

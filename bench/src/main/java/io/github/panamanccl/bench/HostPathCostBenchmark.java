@@ -30,11 +30,12 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  * Where the host transport's time goes, step by step, on {@link HostSyncBenchmark}'s model ({@code tensors} tensors
  * in {@code modelMiB}, {@code bucketMiB} buckets, two bucket buffers used in turn as the pipelines do): the
  * sender's {@code pack} (HostBucketPacker, default parallelism, and {@code packOneThread}), the receiver's
- * {@code scatter} (and {@code scatterOneThread}), {@code crc32c} over every bucket (the transport does it on both
- * ends), and two plain loopback TCP transfers to one receiver: {@code contiguousTcp} (the model as one region, the
- * limit) and {@code gatherTcp} (straight from the sender's tensors into the receiver's, gathering writes and
- * scattering reads: what a zero-copy data path can reach at best). Scores per model; the GB/s of each step is
- * the model's bytes over its score.
+ * {@code scatter} (and {@code scatterOneThread}), {@code crc32c} over every bucket (what the receiver checks, one
+ * end's share), {@code crc32cOfTensors} (the same bytes straight from the source tensors, as the zero-copy sender
+ * computes it), and two plain loopback TCP transfers to one receiver: {@code contiguousTcp} (the model as one
+ * region, the limit) and {@code gatherTcp} (straight from the sender's tensors into the receiver's, gathering
+ * writes and scattering reads: what a zero-copy data path can reach at best). Scores per model; the GB/s of each
+ * step is the model's bytes over its score.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -136,6 +137,19 @@ public class HostPathCostBenchmark {
             sum += crc.getValue();
         }
         return sum;
+    }
+
+    /**
+     * CRC32C straight from every source tensor in its own memory, as the zero-copy sender computes a bucket's checksum
+     * (one bucket ahead, on its packer thread) before writing the bucket from the same tensors.
+     */
+    @Benchmark
+    public long crc32cOfTensors() {
+        CRC32C crc = new CRC32C();
+        for (MemorySegment source : sources) {
+            crc.update(source.asByteBuffer());
+        }
+        return crc.getValue();
     }
 
     @Benchmark

@@ -26,7 +26,8 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  * One full sync of a model of {@code modelMiB} split into {@code tensors} tensors ({@link BenchModels#hostModel}:
  * evenly spaced tensors of Qwen3-30B-A3B, or of Qwen3-Next-80B-A3B above 18 867, scaled) from a sender to
  * {@code receivers} receivers in this JVM over loopback: {@code bucketed} = WeightSender/WeightReceiver over the host
- * TCP transport (plan, packed buckets of {@code bucketMiB}, one broadcast per bucket, in-place commit);
+ * TCP transport (plan, buckets of {@code bucketMiB} written straight from the tensors, one broadcast per bucket,
+ * in-place commit);
  * {@code perTensor} = the same transport, one broadcast per tensor, no packing; {@code rawTcp} = the same bytes as
  * one region per rank over plain loopback TCP, one connection per receiver ({@link LoopbackLimit}), the limit of the
  * transport. Each trial verifies its method's result once, before timing. The torch.distributed gloo peer

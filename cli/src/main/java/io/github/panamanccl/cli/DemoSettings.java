@@ -22,11 +22,12 @@ record DemoSettings(Inventory original, Inventory model, OptionalLong bucketByte
     static final int MAX_VERSIONS = 1000;
     static final long MIN_BUCKET_BYTES = 4096;
     /**
-     * The bucket size on the host transport unless one is given: 4 MiB, the fastest measured
-     * (HostBucketSizeBenchmark, bench/results/2026-11-28-sync.json and -cpu.json: 256 MiB of Qwen3-30B-A3B's 18 867
-     * tensors to one receiver over loopback; 1 and 4 MiB took 76 / 94 ms and 103 / 87 ms in the two runs, 16 to
-     * 256 MiB 124 to 179 ms). Packing, sending and scattering overlap bucket by bucket, so a few huge buckets
-     * serialise them; 4 MiB rather than 1 MiB keeps the bucket count of a real model down.
+     * The bucket size on the host transport unless one is given: 4 MiB, among the fastest in every measurement
+     * (HostBucketSizeBenchmark: 256 MiB of Qwen3-30B-A3B's 18 867 tensors to one receiver over loopback). With the
+     * zero-copy data path (bench/results/2026-12-02-host-compare-after*.json) 4 MiB ran at 2.80 / 1.33 / 1.13 GB/s
+     * in the three runs, 8 MiB at 2.87 / 1.34 / 0.80, 64 MiB at 2.41 / 1.55 / 1.22, 1 MiB at 2.34 / 1.17 / 0.80;
+     * before it (2026-11-28) 1 and 4 MiB were the fastest. 4 MiB rather than 1 MiB keeps the bucket count of a real
+     * model down.
      */
     static final long HOST_BUCKET_BYTES = 4L << 20;
     /**

@@ -19,9 +19,10 @@ import io.github.panamanccl.sync.WeightSender;
 
 /**
  * A sender and {@code n} receivers in this process, over the host TCP transport on loopback, each rank with its
- * own copy of every tensor. Syncs the model either bucketed (WeightSender / WeightReceiver: plan, packed
- * buckets, one broadcast per bucket) or per tensor (the same transport, one broadcast per tensor, no packing),
- * and verifies the receivers' tensors against the sender's checksums. Public for the benchmarks in bench/.
+ * own copy of every tensor. Syncs the model either bucketed (WeightSender / WeightReceiver: plan, buckets
+ * written straight from the tensors, one broadcast per bucket) or per tensor (the same transport, one broadcast
+ * per tensor, no plan), and verifies the receivers' tensors against the sender's checksums. Public for the
+ * benchmarks in bench/.
  */
 public final class LoopbackCluster implements DemoCluster {
 
@@ -51,7 +52,7 @@ public final class LoopbackCluster implements DemoCluster {
 
     /**
      * Allocates every rank's tensors, starts the sender and joins the receivers (in-place commit: each receiver
-     * holds two bucket buffers besides its tensors).
+     * reads every bucket straight into its tensors, with no bucket buffer).
      *
      * @param deadline bound of every join, update and per-tensor sync
      */
