@@ -25,10 +25,9 @@ import java.net.InetAddress;
 public sealed interface Transport permits HostTcpTransport, NcclTransport {
 
     /**
-     * The host TCP transport: buckets in host memory, one TCP connection from the root to each receiver. Needs no
-     * native access: in a JVM that denies it ({@code --illegal-native-access=deny}) it works the same, except that
-     * the sender copies tensors that are adjacent slices of one buffer one by one instead of as one run, and logs a
-     * warning that names the option allowing the single copy.
+     * The host TCP transport: buckets in host memory, one TCP connection from the root to each receiver, written
+     * and read with gathering and scattering socket calls straight from and into the tensors. Needs no native
+     * access: it works the same in a JVM that denies it ({@code --illegal-native-access=deny}).
      */
     static Transport hostTcp() {
         return HostTcpTransport.INSTANCE;
