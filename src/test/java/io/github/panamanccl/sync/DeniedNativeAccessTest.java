@@ -3,7 +3,6 @@ package io.github.panamanccl.sync;
 import io.github.panamanccl.bucket.BucketPlan;
 import io.github.panamanccl.bucket.BucketPlanner;
 import io.github.panamanccl.bucket.DType;
-import io.github.panamanccl.bucket.HostBucketPacker;
 import io.github.panamanccl.bucket.TensorSpec;
 import io.github.panamanccl.testing.JavaProcess;
 import org.junit.jupiter.api.Test;
@@ -11,7 +10,6 @@ import org.junit.jupiter.api.Timeout;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -25,9 +23,10 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 /**
  * What a JVM that denies native access ({@code --illegal-native-access=deny}, JDK 24 on) gets, decided when the sync
  * is built: the host transport works as it does anywhere, without a word (it makes no native call: its sender
- * writes from the tensors with gathering socket writes, adjacent slices of one buffer included), and the nccl
- * transport, which cannot work without native calls, is refused by
- * {@link Transport#nccl} with the option to pass, instead of a bare IllegalCallerException later.
+ * writes from the tensors with gathering socket writes, adjacent slices of one buffer included; HostBucketPacker's
+ * fallback for those is HostBucketPackerNativeAccessTest's), and the nccl transport, which cannot work without
+ * native calls, is refused by {@link Transport#nccl} with the option to pass, instead of a bare
+ * IllegalCallerException later.
  */
 @Timeout(120)
 class DeniedNativeAccessTest {
@@ -41,17 +40,6 @@ class DeniedNativeAccessTest {
         assertEquals(0, denied.exitCode(), denied.toString());
         assertEquals("host sync of 4 adjacent slices: identical", denied.out().strip(), denied.toString());
         assertFalse(denied.err().contains("native access"), denied.toString());
-    }
-
-    /** HostBucketPacker, for buckets in memory, falls back to copying adjacent slices one by one, and says so. */
-    @Test
-    void the_packer_copies_adjacent_slices_one_by_one_and_the_warning_names_the_flag() throws Exception {
-        assumeTrue(Runtime.version().feature() >= 24, "--illegal-native-access exists from JDK 24 on");
-        JavaProcess.Result denied = JavaProcess.run(DENY, Child.class, "pack");
-        assertEquals(0, denied.exitCode(), denied.toString());
-        assertEquals("packed 4 adjacent slices: identical", denied.out().strip(), denied.toString());
-        assertTrue(denied.err().contains("native access is denied to the class path")
-                && denied.err().contains("run java with " + FLAG), denied.toString());
     }
 
     @Test
@@ -85,17 +73,6 @@ class DeniedNativeAccessTest {
             }
             BucketPlan plan = BucketPlanner.plan(specs, 4096);
             try (Arena arena = Arena.ofShared()) {
-                if (args[0].equals("pack")) {
-                    MemorySegment flat = arena.allocate(1024, 256);
-                    for (int i = 0; i < 1024; i++) {
-                        flat.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 7 + 1));
-                    }
-                    MemorySegment bucket = arena.allocate(plan.bucketByteSize(0), 256);
-                    HostBucketPacker.pack(plan, 0, slices(plan, flat).values().toArray(MemorySegment[]::new), bucket);
-                    System.out.println("packed 4 adjacent slices: "
-                            + (bucket.mismatch(flat) == -1 ? "identical" : "DIFFERENT"));
-                    return;
-                }
                 Map<String, MemorySegment> sources = slices(plan, arena.allocate(1024, 256));
                 Map<String, MemorySegment> destinations = SyncFixtures.allocate(plan, arena);
                 System.out.println("host sync of 4 adjacent slices: "
