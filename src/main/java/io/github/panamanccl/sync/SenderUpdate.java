@@ -18,8 +18,8 @@ import java.util.function.Supplier;
  * then the {@link Attempt} succeeds. A lost receiver, its FAILED, or the deadline fail it in any phase.
  */
 final class SenderUpdate {
-    /** How long a data-plane peer failure that names no rank waits for one that does; see {@link #dataPlaneFailed}. */
-    static final long UNNAMED_PEER_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+    /** How long the data plane's lost peer waits for the control plane's word on it; see {@link #dataPlaneFailed}. */
+    static final long PEER_WORD_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
 
     /** A transport group as the data plane holds it: the epoch it was formed in and its receivers, by rank. */
     record FormedGroup(int epoch, List<Member> members) {
@@ -39,9 +39,9 @@ final class SenderUpdate {
     private final Set<Member> done = new HashSet<>();
     /** The receivers were sent ABORT. */
     private boolean told;
-    /** The data plane's lost peer, held until {@link #unnamedUntil} for the control plane's word on it. */
-    private Failure unnamed;
-    private long unnamedUntil;
+    /** The data plane's lost peer, held until {@link #peerLossHeldUntil} for the control plane's word on it. */
+    private Failure peerLoss;
+    private long peerLossHeldUntil;
 
     SenderUpdate(Attempt attempt, long deadline, Duration deadlineGiven, int receivers, byte[] fingerprint) {
         this.attempt = attempt;
@@ -57,7 +57,7 @@ final class SenderUpdate {
 
     /** When {@link #tick} next has something to do: the deadline, or the end of the wait for a named failure. */
     long nextCheck() {
-        return unnamed != null ? unnamedUntil : deadline;
+        return peerLoss != null ? peerLossHeldUntil : deadline;
     }
 
     UpdatePhase phase() {
@@ -189,26 +189,26 @@ final class SenderUpdate {
      * the control plane's word that says why: the receiver's FAILED with its own reason (a receiver that failed
      * closes its data connection: a broken pipe here), or its lost connection; and it names the rank where the data
      * plane cannot (a killed or aborted peer is ncclRemoteError on every rank). So a lost peer fails the update only
-     * if no such word came within {@link #UNNAMED_PEER_WAIT_NANOS} (or by the deadline); any failure before that
+     * if no such word came within {@link #PEER_WORD_WAIT_NANOS} (or by the deadline); any failure before that
      * stands instead.
      */
     void dataPlaneFailed(Failure f, long now) {
         if (f.reason() != FailureReason.PEER_LOST) {
             fail(f, now);
-        } else if (unnamed == null) {
-            unnamed = f;
-            unnamedUntil = now + Math.min(UNNAMED_PEER_WAIT_NANOS, deadline - now);
+        } else if (peerLoss == null) {
+            peerLoss = f;
+            peerLossHeldUntil = now + Math.min(PEER_WORD_WAIT_NANOS, deadline - now);
         }
     }
 
     /**
-     * Fails the update with the data plane's rank-less failure once its wait for a named one is over, or once its
-     * deadline has passed, naming what it waited for; {@code waitingForReceivers} says who is missing while
+     * Fails the update with the data plane's lost peer once its wait for the control plane's word is over, or once
+     * its deadline has passed, naming what it waited for; {@code waitingForReceivers} says who is missing while
      * receivers are awaited.
      */
     void tick(long now, Supplier<String> waitingForReceivers) {
-        if (unnamed != null && now - unnamedUntil >= 0) {
-            fail(unnamed, now);
+        if (peerLoss != null && now - peerLossHeldUntil >= 0) {
+            fail(peerLoss, now);
             return;
         }
         if (now - deadline < 0) {

@@ -467,7 +467,7 @@ class SenderControlTest {
         Announced a = inPhase(UpdatePhase.TRANSFER);
         control.dataPlaneFailed(a.attempt(), new Failure(FailureReason.PEER_LOST, 2, null, "broken pipe to rank 2",
                 null));
-        pass(Duration.ofNanos(SenderUpdate.UNNAMED_PEER_WAIT_NANOS), a.first(), a.second());
+        pass(Duration.ofNanos(SenderUpdate.PEER_WORD_WAIT_NANOS), a.first(), a.second());
         assertEquals(FailureReason.PEER_LOST, a.attempt().failure().reason());
         assertEquals("broken pipe to rank 2", a.first().takeOne(Wire.Abort.class).message());
         a.second().take();
@@ -519,9 +519,9 @@ class SenderControlTest {
     void a_peer_failure_naming_no_rank_stands_after_half_a_second_without_a_named_one() {
         Announced a = inPhase(UpdatePhase.TRANSFER);
         control.dataPlaneFailed(a.attempt(), unnamedPeerFailure());
-        long waitUntil = clock.nanoTime() + SenderUpdate.UNNAMED_PEER_WAIT_NANOS;
+        long waitUntil = clock.nanoTime() + SenderUpdate.PEER_WORD_WAIT_NANOS;
         assertEquals(waitUntil, control.onTick(clock.nanoTime()), "the loop wakes when the wait is over");
-        pass(Duration.ofNanos(SenderUpdate.UNNAMED_PEER_WAIT_NANOS - 1), a.first(), a.second());
+        pass(Duration.ofNanos(SenderUpdate.PEER_WORD_WAIT_NANOS - 1), a.first(), a.second());
         assertNull(a.attempt().failure());
         pass(Duration.ofNanos(1), a.first(), a.second());
         Failure f = a.attempt().failure();
