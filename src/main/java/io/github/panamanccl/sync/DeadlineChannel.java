@@ -231,16 +231,6 @@ final class DeadlineChannel implements AutoCloseable {
             return;
         }
         closed = true;
-        closeQuietly(channel);
-        closeQuietly(readSelector);
-        closeQuietly(writeSelector);
-    }
-
-    private static void closeQuietly(AutoCloseable c) {
-        try {
-            c.close();
-        } catch (Exception ignored) {
-            // closing during abort: the first failure is what gets reported
-        }
+        Pipelines.closeQuietly(channel, readSelector, writeSelector);
     }
 }

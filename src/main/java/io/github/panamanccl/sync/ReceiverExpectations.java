@@ -7,6 +7,7 @@ import io.github.panamanccl.bucket.TensorSpec;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.Supplier;
 
 /**
  * What a receiver requires of the sender's plan before it takes its place, checked at join in one place: the
@@ -94,15 +95,8 @@ record ReceiverExpectations(long maxBufferBytes, List<TensorSpec> tensors, Strin
      * @throws ProtocolException naming the plan's sizes, the budget and the option that raises it
      */
     void checkBudget(BucketPlan offered, CommitMode mode) {
-        long needed = bufferBytes(offered, mode);
-        long budget = maxBufferBytes != DEFAULT_BUFFER_BUDGET ? maxBufferBytes
-                : saturatedSum(2 * offered.totalTensorBytes(), PADDING_ALLOWANCE);
-        if (needed > budget) {
-            throw new ProtocolException("the sender's plan needs " + needed + " bytes of " + mode + " receive buffers ("
-                    + sizes(offered) + "), over this receiver's limit of " + budget + " bytes ("
-                    + (maxBufferBytes == DEFAULT_BUFFER_BUDGET ? "by default twice the tensor bytes plus "
-                    + PADDING_ALLOWANCE + " for padding; " : "") + "raise it with maxBufferBytes(...))");
-        }
+        checkFits(offered, bufferBytes(offered, mode), 1, mode + " receive buffers (" + sizes(offered) + ")",
+                "for padding");
     }
 
     /**
@@ -112,16 +106,19 @@ record ReceiverExpectations(long maxBufferBytes, List<TensorSpec> tensors, Strin
      * @throws ProtocolException naming the plan's sizes, the budget and the option that raises it
      */
     void checkStorageBudget(BucketPlan offered, int copies) {
-        long needed = offered.totalBucketBytes() > Long.MAX_VALUE / copies ? Long.MAX_VALUE
-                : copies * offered.totalBucketBytes();
-        long perCopy = saturatedSum(2 * offered.totalTensorBytes(), PADDING_ALLOWANCE);
+        checkFits(offered, saturatedTimes(offered.totalBucketBytes(), copies), copies, "storage (" + copies
+                + (copies == 1 ? " copy" : " copies") + " of " + sizes(offered) + ")", "per copy");
+    }
+
+    /** {@code needed} bytes of {@code what} fit {@code maxBufferBytes}, or the default budget for {@code copies}. */
+    private void checkFits(BucketPlan offered, long needed, int copies, String what, String allowanceIs) {
         long budget = maxBufferBytes != DEFAULT_BUFFER_BUDGET ? maxBufferBytes
-                : perCopy > Long.MAX_VALUE / copies ? Long.MAX_VALUE : copies * perCopy;
+                : saturatedTimes(saturatedSum(2 * offered.totalTensorBytes(), PADDING_ALLOWANCE), copies);
         if (needed > budget) {
-            throw new ProtocolException("the sender's plan needs " + needed + " bytes of storage (" + copies
-                    + (copies == 1 ? " copy" : " copies") + " of " + sizes(offered) + "), over this receiver's limit of "
-                    + budget + " bytes (" + (maxBufferBytes == DEFAULT_BUFFER_BUDGET ? "by default twice the tensor "
-                    + "bytes plus " + PADDING_ALLOWANCE + " per copy; " : "") + "raise it with maxBufferBytes(...))");
+            throw new ProtocolException("the sender's plan needs " + needed + " bytes of " + what
+                    + ", over this receiver's limit of " + budget + " bytes (" + (maxBufferBytes == DEFAULT_BUFFER_BUDGET
+                    ? "by default twice the tensor bytes plus " + PADDING_ALLOWANCE + " " + allowanceIs + "; " : "")
+                    + "raise it with maxBufferBytes(...))");
         }
     }
 
@@ -133,10 +130,27 @@ record ReceiverExpectations(long maxBufferBytes, List<TensorSpec> tensors, Strin
         };
     }
 
+    /**
+     * What {@code allocate} builds for {@code plan}; memory it cannot have is the sender's plan's fault (it came from
+     * the network): a ProtocolException naming {@code what} and the plan's sizes.
+     */
+    static <T> T allocatedFor(BucketPlan plan, String what, Supplier<T> allocate) {
+        try {
+            return allocate.get();
+        } catch (OutOfMemoryError tooLarge) {
+            throw new ProtocolException("welcome.plan needs " + what + " that cannot be allocated (" + sizes(plan)
+                    + "): " + tooLarge.getMessage(), tooLarge);
+        }
+    }
+
     /** The plan's sizes, for messages about its buffers. */
     static String sizes(BucketPlan plan) {
         return plan.bucketCount() + " buckets, " + plan.totalBucketBytes() + " bytes, the largest "
                 + plan.maxBucketByteSize() + ", for " + plan.totalTensorBytes() + " bytes of tensors";
+    }
+
+    private static long saturatedTimes(long a, int n) {
+        return a > Long.MAX_VALUE / n ? Long.MAX_VALUE : a * n;
     }
 
     private static long saturatedSum(long a, long b) {

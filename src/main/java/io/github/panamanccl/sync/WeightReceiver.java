@@ -459,33 +459,27 @@ public final class WeightReceiver implements AutoCloseable {
 
         /**
          * The data plane for {@code plan}. Tensors other than {@link #expectInventory}'s and destinations that do not
-         * fit it (names, sizes) decline it, naming the tensor; then its buffers must fit the budget; buffers that cannot be allocated are the sender's plan's
-         * fault: it came from the network.
+         * fit it (names, sizes) decline it, naming the tensor; then its buffers must fit the budget.
          */
         private ReceiverUpdates<?> updatesFor(BucketPlan plan, InetAddress sender, Consumer<Wire.Message> toSender) {
             expectations.checkInventory(plan);
-            try {
-                return switch (options.transport()) {
-                    case NcclTransport nccl -> {
-                        long[] addresses = fitted(() -> Tensors.resolveDevice(plan, deviceDestinations, "destination"));
-                        expectations.checkBudget(plan, mode);
-                        yield new ReceiverUpdates<>(nccl, DeviceReceiverPipeline.create(plan, nccl.device(), mode,
-                                addresses), sender, plan, options.listener(), toSender);
-                    }
-                    case HostTcpTransport host -> {
-                        MemorySegment[] resolved = consumer != null ? null
-                                : fitted(() -> Tensors.resolve(plan, destinations, "destination"));
-                        expectations.checkBudget(plan, mode);
-                        HostReceiverPipeline pipeline = consumer != null
-                                ? HostReceiverPipeline.delivering(plan, mode, consumer)
-                                : HostReceiverPipeline.scattering(plan, mode, resolved);
-                        yield new ReceiverUpdates<>(host, pipeline, sender, plan, options.listener(), toSender);
-                    }
-                };
-            } catch (OutOfMemoryError tooLarge) {
-                throw new ProtocolException("welcome.plan needs " + mode + " receive buffers that cannot be allocated ("
-                        + ReceiverExpectations.sizes(plan) + "): " + tooLarge.getMessage(), tooLarge);
-            }
+            return ReceiverExpectations.allocatedFor(plan, mode + " receive buffers", () -> switch (options.transport()) {
+                case NcclTransport nccl -> {
+                    long[] addresses = fitted(() -> Tensors.resolveDevice(plan, deviceDestinations, "destination"));
+                    expectations.checkBudget(plan, mode);
+                    yield new ReceiverUpdates<>(nccl, DeviceReceiverPipeline.create(plan, nccl.device(), mode,
+                            addresses), sender, plan, options.listener(), toSender);
+                }
+                case HostTcpTransport host -> {
+                    MemorySegment[] resolved = consumer != null ? null
+                            : fitted(() -> Tensors.resolve(plan, destinations, "destination"));
+                    expectations.checkBudget(plan, mode);
+                    HostReceiverPipeline pipeline = consumer != null
+                            ? HostReceiverPipeline.delivering(plan, mode, consumer)
+                            : HostReceiverPipeline.scattering(plan, mode, resolved);
+                    yield new ReceiverUpdates<>(host, pipeline, sender, plan, options.listener(), toSender);
+                }
+            });
         }
 
         /**
@@ -497,13 +491,8 @@ public final class WeightReceiver implements AutoCloseable {
             if (storages.isEmpty()) {
                 expectations.checkStorageBudget(plan, mode == CommitMode.STAGED ? 2 : 1);
             }
-            try {
-                return StorageSync.receiver(plan, mode, storages, options.transport(), sender, options.listener(),
-                        toSender);
-            } catch (OutOfMemoryError tooLarge) {
-                throw new ProtocolException("welcome.plan needs storage that cannot be allocated ("
-                        + ReceiverExpectations.sizes(plan) + "): " + tooLarge.getMessage(), tooLarge);
-            }
+            return ReceiverExpectations.allocatedFor(plan, "storage", () -> StorageSync.receiver(plan, mode, storages,
+                    options.transport(), sender, options.listener(), toSender));
         }
 
         /** The destinations as {@code resolve} matches them to the plan; a misfit declines the plan. */
