@@ -76,18 +76,7 @@ public class GpuBroadcastBenchmark {
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        if (communicator != null) {
-            communicator.close();
-        }
-        if (model != null) {
-            model.close();
-        }
-        if (copySource != null) {
-            copySource.close();
-        }
-        if (copyTarget != null) {
-            copyTarget.close();
-        }
+        Closeables.closeAll(communicator, model, copySource, copyTarget);
     }
 
     @Benchmark

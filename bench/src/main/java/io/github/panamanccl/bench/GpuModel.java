@@ -129,17 +129,8 @@ final class GpuModel implements AutoCloseable {
 
     @Override
     public void close() {
-        if (packer != null) {
-            packer.close();
-        }
-        if (stream != null) {
-            stream.close();
-        }
-        for (DeviceBuffer buffer : bucketBuffers) {
-            if (buffer != null) {
-                buffer.close();
-            }
-        }
+        Closeables.closeAll(packer, stream);
+        Closeables.closeAll(bucketBuffers);
         tensors.forEach(DeviceBuffer::close);
         tensors.clear();
     }

@@ -55,15 +55,7 @@ public class GpuPackBenchmark {
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        if (contiguousSource != null) {
-            contiguousSource.close();
-        }
-        if (contiguousDestination != null) {
-            contiguousDestination.close();
-        }
-        if (model != null) {
-            model.close();
-        }
+        Closeables.closeAll(contiguousSource, contiguousDestination, model);
     }
 
     @Benchmark

@@ -233,29 +233,10 @@ public class GpuZeroCopySyncBenchmark {
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        if (pair != null) {
-            pair.close();
-        }
-        if (communicators != null) {
-            for (NcclCommunicator communicator : communicators) {
-                if (communicator != null) {
-                    communicator.close();
-                }
-            }
-        }
-        if (streams != null) {
-            for (CudaStream stream : streams) {
-                if (stream != null) {
-                    stream.close();
-                }
-            }
-        }
-        if (receiverStorage != null) {
-            receiverStorage.close();
-        }
-        if (senderStorage != null) {
-            senderStorage.close();
-        }
+        Closeables.closeAll(pair);
+        Closeables.closeAll(communicators);
+        Closeables.closeAll(streams);
+        Closeables.closeAll(receiverStorage, senderStorage);
     }
 
     @Benchmark

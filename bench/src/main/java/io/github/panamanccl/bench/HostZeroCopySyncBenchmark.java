@@ -35,14 +35,16 @@ import org.openjdk.jmh.infra.BenchmarkParams;
 /**
  * The same whole update (WeightSender to one WeightReceiver in this JVM, host TCP transport over loopback, a model
  * of {@code modelMiB} in {@code tensors} tensors of Qwen3-30B-A3B, {@link BenchModels#hostModel}, buckets of
- * {@code bucketMiB}) with pack and scatter against zero-copy, timed from publish to the receiver's commit:
- * {@code packScatterInPlace} / {@code packScatterStaged}: the tensors are separate allocations, the sender packs each
- * bucket into a bucket buffer (packer thread) and the receiver scatters it into its tensors (in place: on its apply
- * thread while the next bucket arrives; staged: after all arrived); {@code zeroCopyInPlace} /
- * {@code zeroCopyFlip}: both sides keep the weights in {@link HostPlanStorage}, each bucket goes from the sender's
- * storage into the socket and from the socket into the receiver's storage (in place, or flipped between two). What
- * is left in both is the transport's own cost (the kernel's socket copies and the CRC32C of every bucket), so the
- * ratio is what pack and scatter add on the CPU side. Each trial checks its method's result once, before timing.
+ * {@code bucketMiB}) from and into separate tensors against zero-copy, timed from publish to the receiver's commit:
+ * {@code packScatterInPlace} / {@code packScatterStaged}: the tensors are separate allocations (tensor maps). Until
+ * issue 15 the sender packed each bucket into a bucket buffer and the receiver scattered it into its tensors (the
+ * 2026-12-02 results); since then the host transport writes each bucket from the tensors with gathering writes and
+ * an in-place receiver reads it into them with scattering reads, while a staged one still scatters from its
+ * staging area after all arrived. {@code zeroCopyInPlace} / {@code zeroCopyFlip}: both sides keep the weights in
+ * {@link HostPlanStorage}, each bucket goes from the sender's storage into the socket and from the socket into the
+ * receiver's storage (in place, or flipped between two). What is left in both is the transport's own cost (the
+ * kernel's socket copies and the CRC32C of every bucket), so the ratio is what separate tensors add on the CPU
+ * side. Each trial checks its method's result once, before timing.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
